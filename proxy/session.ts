@@ -1,0 +1,493 @@
+import type { Catalog } from '../catalog/types.ts';
+import { can, type Identity } from '../src/auth/identity.ts';
+import type { AuditEntryInput, Outcome } from '../src/cluster/audit.ts';
+import { SqlError, SqlState } from '../src/errors.ts';
+import type { Logger } from '../src/log.ts';
+import { type ParsedStatement, parseSql } from '../src/sql/parse.ts';
+import type { BackendConnection, Consumer } from './backend-connection.ts';
+import { tagRowCount } from './backend-decode.ts';
+import * as be from './backend-encode.ts';
+import type { ClusterRuntime } from './cluster.ts';
+import { BackendCode, type TransactionStatus } from './codes.ts';
+import { commitTransaction, rollbackTransaction } from './commit.ts';
+import { extendedBatch } from './extended.ts';
+import type { Frame } from './framing.ts';
+import type { FrontendMessage } from './frontend.ts';
+import * as fe from './frontend-encode.ts';
+import { collect, collected } from './results.ts';
+import {
+  type Bound,
+  type ClientChannel,
+  isHiddenParameter,
+  type Portal,
+  type PreparedStatement,
+  parseTextArray,
+  Reported,
+} from './session-types.ts';
+import { Transaction } from './transaction.ts';
+import { runEverywhere, savepoint, write } from './write.ts';
+import { MessageWriter } from './writer.ts';
+
+export interface SessionOptions {
+  id: string;
+  identity: Identity;
+  cluster: ClusterRuntime;
+  catalog: Catalog;
+  logger: Logger;
+  backends: BackendConnection[];
+  channel: ClientChannel;
+  searchPath: string[];
+}
+
+/**
+ * One client session: its backend connections (one per backend of the cluster, pinned), its
+ * transaction, its prepared statements and portals. Statements are classified, authorized,
+ * then read from one backend or written to all.
+ */
+export class Session {
+  readonly id: string;
+  readonly identity: Identity;
+  readonly cluster: ClusterRuntime;
+  readonly catalog: Catalog;
+  readonly logger: Logger;
+  readonly backends: BackendConnection[];
+  readonly channel: ClientChannel;
+  searchPath: string[];
+  txn: Transaction | null = null;
+  readonly statements = new Map<string, PreparedStatement>();
+  readonly portals = new Map<string, Portal>();
+  /** Audit options for internal sessions that run a rollback. */
+  auditAs: { kind: 'rollback'; rollbackOf: number; sql: string } | undefined;
+  /** A rollback given by the caller (admin API), recorded instead of the captured one. */
+  rollbackOverride: string | undefined;
+  /** When set (internal sessions), the audit ids of statements that changed nothing land here. */
+  readIds: Promise<number>[] | undefined;
+  /** Audit ids of the changes committed by the last commit, in order. */
+  lastCommitIds: number[] = [];
+  readonly out = new MessageWriter(256);
+
+  constructor(options: SessionOptions) {
+    this.id = options.id;
+    this.identity = options.identity;
+    this.cluster = options.cluster;
+    this.catalog = options.catalog;
+    this.logger = options.logger;
+    this.backends = options.backends;
+    this.channel = options.channel;
+    this.searchPath = options.searchPath;
+  }
+
+  get user(): string {
+    return this.identity.subject;
+  }
+
+  get status(): TransactionStatus {
+    if (this.txn === null || !this.txn.explicit) return 'I';
+    return this.txn.failed ? 'E' : 'T';
+  }
+
+  /** Writes what `out` holds to the client. */
+  flushOut(): void {
+    if (this.out.length > 0) this.channel.write(this.out.take());
+  }
+
+  sendError(error: unknown): void {
+    const sqlError =
+      error instanceof SqlError
+        ? error
+        : new SqlError(SqlState.INTERNAL_ERROR, `internal error: ${(error as Error).message}`, {
+            cause: error,
+          });
+    if (!(error instanceof SqlError)) {
+      this.logger.error('session.internal_error', {
+        session: this.id,
+        error: (error as Error).stack ?? String(error),
+      });
+    }
+    be.errorResponse(this.out, sqlError);
+    this.flushOut();
+  }
+
+  /** A WARNING NoticeResponse, as PostgreSQL sends for a BEGIN inside a transaction. */
+  notice(message: string, code = '25001'): void {
+    be.noticeResponse(this.out, 'WARNING', code, message);
+  }
+
+  readyForQuery(): void {
+    this.flushOut();
+    this.channel.write(be.readyForQuery[this.status]);
+  }
+
+  /** Handles one batch: a Query message, or extended-protocol messages up to Sync or Flush. */
+  async handle(messages: FrontendMessage[], frames?: Frame[]): Promise<void> {
+    const first = messages[0];
+    if (first === undefined) return;
+    this.channel.cork();
+    try {
+      if (first.type === 'query') await this.simpleQuery(first.sql);
+      else {
+        await extendedBatch(this, messages, frames);
+      }
+    } finally {
+      this.flushOut();
+      this.channel.uncork();
+    }
+  }
+
+  /** The simple query protocol, with PostgreSQL's implicit transaction for several statements. */
+  async simpleQuery(sql: string): Promise<void> {
+    let statements: readonly ParsedStatement[];
+    try {
+      statements = parseSql(sql);
+      if (statements.length === 0) {
+        this.channel.write(be.emptyQueryResponse);
+        return;
+      }
+      for (const statement of statements) this.authorize(statement);
+    } catch (error) {
+      this.audit(sql, null, 'refused', error);
+      this.sendError(error);
+      this.afterError();
+      this.readyForQuery();
+      return;
+    }
+    const implicit = statements.length > 1;
+    try {
+      for (const statement of statements) {
+        if (this.txn === null && implicit) this.txn = new Transaction(false);
+        await this.execute(statement, null);
+      }
+      if (this.txn !== null && !this.txn.explicit) await this.finishImplicit();
+    } catch (error) {
+      if (!(error instanceof Reported)) this.sendError(error);
+      await this.afterError();
+    }
+    this.readyForQuery();
+  }
+
+  /** Refuses a statement the token may not run, or that the proxy never runs. */
+  authorize(statement: ParsedStatement): void {
+    const { classification } = statement;
+    if (classification.refusal !== undefined) {
+      throw new SqlError(SqlState.INSUFFICIENT_PRIVILEGE, classification.refusal);
+    }
+    const permission = classification.permission;
+    if (permission !== null && !can(this.identity, this.cluster.name, permission)) {
+      throw new SqlError(
+        SqlState.INSUFFICIENT_PRIVILEGE,
+        `permission denied: ${statement.type.replace(/Stmt$/, '')} is a ${classification.class} statement and needs the "${permission}" permission on cluster "${this.cluster.name}"`,
+        { hint: 'Ask an administrator for a token that grants it (POST /tokens).' },
+      );
+    }
+  }
+
+  /** Runs one statement inside the session's current transaction (if any). */
+  async execute(statement: ParsedStatement, bound: Bound | null): Promise<void> {
+    const { classification } = statement;
+    if (this.txn?.failed && classification.class !== 'transaction') {
+      throw new SqlError(
+        SqlState.IN_FAILED_TRANSACTION,
+        'current transaction is aborted, commands ignored until end of transaction block',
+      );
+    }
+    const started = performance.now();
+    switch (classification.class) {
+      case 'transaction':
+        await this.transactionStatement(statement);
+        return;
+      case 'read':
+        await this.read(statement, bound, started);
+        return;
+      case 'session':
+        await this.everywhere(statement, bound, started);
+        return;
+      default: {
+        if (this.txn === null) this.txn = new Transaction(false);
+        await write(this, statement, bound, started);
+      }
+    }
+  }
+
+  /** Healthy backends, or an error naming the first that is not (writes need every backend). */
+  requireAllBackends(): BackendConnection[] {
+    const down = this.backends.find((b) => b.failure !== undefined);
+    if (down !== undefined) {
+      throw new SqlError(
+        SqlState.CONNECTION_FAILURE,
+        `cluster "${this.cluster.name}" cannot accept changes: ${down.failure?.message}`,
+        { hint: 'Reads still work. Reconnect once the backend is back.' },
+      );
+    }
+    return this.backends;
+  }
+
+  /** The backend for a read: the transaction's own, or the next healthy one. */
+  readBackend(): BackendConnection {
+    const txn = this.txn;
+    if (txn?.readBackend !== undefined && txn.readBackend.failure === undefined)
+      return txn.readBackend;
+    if (txn !== null && txn.begun.size > 0) {
+      // Read your writes: a backend already in the transaction.
+      const joined = [...txn.begun].find((b) => b.failure === undefined);
+      if (joined !== undefined) {
+        txn.readBackend = joined;
+        return joined;
+      }
+    }
+    const index = this.cluster.pickRead(
+      this.backends.length,
+      (i) => this.backends[i]?.failure === undefined,
+    );
+    const backend = this.backends[index];
+    if (backend === undefined) {
+      throw new SqlError(
+        SqlState.CONNECTION_FAILURE,
+        `no backend of cluster "${this.cluster.name}" is available`,
+      );
+    }
+    if (txn !== null) txn.readBackend = backend;
+    return backend;
+  }
+
+  /** Adds a BEGIN for `backend` to `w` if the explicit transaction has not reached it yet. */
+  joinTransaction(backend: BackendConnection, w: MessageWriter, consumers: Consumer[]): void {
+    const txn = this.txn;
+    if (txn === null || txn.begun.has(backend)) return;
+    if (backend.unsynced) {
+      fe.sync(w);
+      consumers.push(collect(collected()));
+      backend.unsynced = false;
+    }
+    fe.query(w, txn.beginSql);
+    const result = collected();
+    consumers.push((frame) => {
+      const done = collect(result)(frame);
+      if (frame.code === BackendCode.ErrorResponse) txn.failed = true;
+      return done;
+    });
+    txn.begun.add(backend);
+  }
+
+  /** Simple-protocol read on one backend; rows are relayed as the backend sent them. */
+  private async read(
+    statement: ParsedStatement,
+    bound: Bound | null,
+    started: number,
+  ): Promise<void> {
+    if (bound !== null) throw new Error('extended reads are handled by extended.ts');
+    const backend = this.readBackend();
+    const w = new MessageWriter(64 + statement.sql.length);
+    const consumers: Consumer[] = [];
+    if (this.txn?.explicit) this.joinTransaction(backend, w, consumers);
+    fe.query(w, statement.sql);
+    const relay = this.relay();
+    consumers.push(relay.consumer);
+    await backend.request(w.take(), ...consumers);
+    this.audit(statement.sql, null, relay.error === null ? 'executed' : 'failed', relay.error, {
+      kind: 'read',
+      durationMs: performance.now() - started,
+      commandTag: relay.tag,
+    });
+    if (relay.error !== null) throw relay.error;
+  }
+
+  /**
+   * A consumer that relays a reply to the client untouched, up to ReadyForQuery (which the
+   * session sends itself), keeping the error aside so the session can stop on it.
+   */
+  relay(until: 'ready' | 'complete' = 'ready'): {
+    consumer: Consumer;
+    error: SqlError | null;
+    tag: string | null;
+  } {
+    const state = {
+      error: null as SqlError | null,
+      tag: null as string | null,
+      consumer: null as unknown as Consumer,
+    };
+    state.consumer = (frame) => {
+      switch (frame.code) {
+        case BackendCode.ReadyForQuery:
+          return true;
+        case BackendCode.ErrorResponse: {
+          const result = collected();
+          collect(result)(frame);
+          state.error = result.error;
+          return until === 'complete';
+        }
+        case BackendCode.CommandComplete:
+          state.tag = frame.body.toString('utf8', 0, frame.body.length - 1);
+          this.channel.write(frame.raw);
+          return until === 'complete';
+        case BackendCode.PortalSuspended:
+        case BackendCode.EmptyQueryResponse:
+          this.channel.write(frame.raw);
+          return until === 'complete';
+        case BackendCode.ParameterStatus:
+          if (!isHiddenParameter(frame.body)) this.channel.write(frame.raw);
+          return false;
+        case BackendCode.ParseComplete:
+        case BackendCode.BindComplete:
+        case BackendCode.CloseComplete:
+          // The session already answered the client's own Parse, Bind and Close.
+          return false;
+        default:
+          this.channel.write(frame.raw);
+          return false;
+      }
+    };
+    return state;
+  }
+
+  /** Session statements (SET, RESET, DISCARD, LISTEN...) run on every backend, alike. */
+  private async everywhere(
+    statement: ParsedStatement,
+    bound: Bound | null,
+    started: number,
+  ): Promise<void> {
+    await runEverywhere(this, statement, bound);
+    if (statement.classification.changesSearchPath) await this.readSearchPath();
+    this.audit(statement.sql, null, 'executed', null, {
+      kind: 'session',
+      durationMs: performance.now() - started,
+    });
+  }
+
+  /** Reads the effective search path (for resolving unqualified table names). */
+  async readSearchPath(): Promise<void> {
+    const backend = this.backends.find((b) => b.failure === undefined);
+    if (backend === undefined) return;
+    const w = new MessageWriter(64);
+    fe.query(w, 'SELECT pg_catalog.current_schemas(false)::text');
+    const result = collected();
+    await backend.request(w.take(), collect(result));
+    const text = result.results[0]?.rows[0]?.[0]?.toString() ?? '{}';
+    this.searchPath = parseTextArray(text);
+  }
+
+  private async transactionStatement(statement: ParsedStatement): Promise<void> {
+    const action = statement.classification.transaction;
+    const txn = this.txn;
+    const tag = (text: string) => be.commandComplete(this.out, text);
+    switch (action) {
+      case 'begin':
+        if (txn?.explicit) {
+          this.notice('there is already a transaction in progress');
+        } else if (txn !== null) {
+          txn.explicit = true;
+          txn.beginSql = beginSql(statement);
+        } else {
+          this.txn = new Transaction(true, beginSql(statement));
+        }
+        tag('BEGIN');
+        return;
+      case 'commit':
+        if (txn === null || (!txn.explicit && txn.begun.size === 0 && !txn.wrote)) {
+          if (txn === null || !txn.explicit) this.notice('there is no transaction in progress');
+          this.txn = null;
+          tag('COMMIT');
+          return;
+        }
+        if (txn.failed) {
+          await rollbackTransaction(this, txn);
+          this.txn = null;
+          tag('ROLLBACK');
+          return;
+        }
+        this.txn = null;
+        await commitTransaction(this, txn);
+        tag('COMMIT');
+        return;
+      case 'rollback':
+        if (txn === null || !txn.explicit) this.notice('there is no transaction in progress');
+        if (txn !== null) await rollbackTransaction(this, txn);
+        this.txn = null;
+        tag('ROLLBACK');
+        return;
+      case 'savepoint':
+      case 'release':
+      case 'rollback_to': {
+        if (txn === null || !txn.explicit) {
+          throw new SqlError(
+            '25P01',
+            `${statement.sql.split(/\s/)[0]?.toUpperCase()} can only be used in transaction blocks`,
+          );
+        }
+        await savepoint(this, txn, statement);
+        return;
+      }
+      default:
+        // SET TRANSACTION: applies to every backend in the transaction.
+        await this.everywhere(statement, null, performance.now());
+    }
+  }
+
+  /** Commits the implicit transaction of a Query string or of a Sync. */
+  async finishImplicit(): Promise<void> {
+    const txn = this.txn;
+    if (txn === null || txn.explicit) return;
+    this.txn = null;
+    if (txn.begun.size > 0) await commitTransaction(this, txn);
+  }
+
+  /** After an error: an implicit transaction ends (rolled back); an explicit one is failed. */
+  async afterError(): Promise<void> {
+    const txn = this.txn;
+    if (txn === null) return;
+    if (txn.explicit) {
+      txn.failed = true;
+      return;
+    }
+    this.txn = null;
+    await rollbackTransaction(this, txn).catch(() => {});
+  }
+
+  /** Records a statement that changed nothing (read, session, failure, refusal) off the hot path. */
+  audit(
+    sql: string,
+    params: (string | null)[] | null,
+    outcome: Outcome,
+    error: unknown,
+    extra: Partial<AuditEntryInput> = {},
+  ): void {
+    const entry: AuditEntryInput = {
+      cluster: this.cluster.name,
+      user: this.user,
+      session: this.id,
+      transaction: this.txn?.explicit ? this.txn.id : null,
+      kind: 'other',
+      sql,
+      params,
+      outcome,
+      error: error === null || error === undefined ? null : (error as Error).message,
+      durationMs: 0,
+      rowCount: extra.commandTag ? tagRowCount(extra.commandTag) : null,
+      commandTag: null,
+      rollback: null,
+      reversibility: 'none',
+      reason: null,
+      rollbackOf: null,
+      afterImage: null,
+      ...extra,
+    };
+    const id = this.catalog.recordLater(entry);
+    id.catch((e: Error) => {
+      this.logger.warn('audit.write_failed', { session: this.id, error: e.message });
+    });
+    this.readIds?.push(id);
+  }
+
+  /** Ends the session: backends roll back whatever was open and close. */
+  close(): void {
+    for (const backend of this.backends) backend.close();
+  }
+}
+
+/** The BEGIN each backend gets: the client's own options, read-write unless it asked otherwise. */
+function beginSql(statement: ParsedStatement): string {
+  const body = (statement.node['TransactionStmt'] ?? {}) as {
+    options?: { DefElem?: { defname?: string } }[];
+  };
+  const readMode = body.options?.some((o) => o.DefElem?.defname === 'transaction_read_only');
+  return readMode ? statement.sql : `${statement.sql} READ WRITE`;
+}

@@ -1,0 +1,34 @@
+import { randomUUID } from 'node:crypto';
+import type { AuditEntryInput } from '../src/cluster/audit.ts';
+import type { BackendConnection } from './backend-connection.ts';
+
+/**
+ * A client transaction as the proxy sees it: explicit (BEGIN ... COMMIT) or implicit (one
+ * Query string, or the messages up to one Sync). Backends join lazily, when a statement
+ * first needs them; writes join every backend of the cluster.
+ */
+export class Transaction {
+  readonly id = randomUUID();
+  /** Backends with an open transaction for this one. */
+  readonly begun = new Set<BackendConnection>();
+  /** The backend that answers this transaction's reads (read your writes). */
+  readBackend: BackendConnection | undefined;
+  wrote = false;
+  /** An error happened: PostgreSQL ignores everything but ROLLBACK until the block ends. */
+  failed = false;
+  changesSchema = false;
+  /** Audit entries of the changes made so far; written with the commit decision. */
+  readonly entries: AuditEntryInput[] = [];
+  readonly savepoints: { name: string; entries: number }[] = [];
+
+  constructor(
+    public explicit: boolean,
+    /** The BEGIN sent to each backend as it joins; always read-write unless the client said otherwise. */
+    public beginSql = 'BEGIN READ WRITE',
+  ) {}
+
+  /** The global transaction identifier used for PREPARE TRANSACTION on every backend. */
+  get gid(): string {
+    return `qo_${this.id.replaceAll('-', '')}`;
+  }
+}

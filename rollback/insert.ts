@@ -1,0 +1,120 @@
+import type { InsertStmt, Node } from 'libpg-query';
+import type { TableMeta } from '../src/cluster/metadata.ts';
+import {
+  clientReturns,
+  columnTargets,
+  deparse,
+  hasModifyingCte,
+  visibleName,
+  withHiddenReturning,
+} from './ast.ts';
+import { captured, safeBuild, tooLarge } from './outcome.ts';
+import {
+  chooseKey,
+  columnTypes,
+  irreversible,
+  isNoCapture,
+  modifyingCte,
+  noKey,
+  type ResolveTable,
+  resolveTarget,
+  sideEffectReasons,
+} from './table.ts';
+import {
+  chunk,
+  columnList,
+  matchKey,
+  quoteIdent,
+  rollbackOf,
+  rowsPerStatement,
+  tableName,
+  UndoBuilder,
+} from './template.ts';
+import type { CapturedRow, CapturePlan, NoCapture } from './types.ts';
+import { afterImageRows, hiddenPart } from './values.ts';
+
+/**
+ * INSERT: every column of each inserted row comes back as hidden RETURNING columns; the undo
+ * deletes the inserted rows by key, and the whole rows are the after-image.
+ */
+export function planInsert(
+  stmt: InsertStmt,
+  resolve: ResolveTable,
+  options: { maxRows: number },
+): CapturePlan | NoCapture {
+  // ON CONFLICT DO NOTHING needs nothing more: RETURNING lists only the rows it inserted.
+  if (stmt.onConflictClause?.action === 'ONCONFLICT_UPDATE') {
+    // NOTE: INSERT ... ON CONFLICT DO UPDATE is not captured; it needs a before-image of the
+    // rows it updates, and to tell them from the rows it inserts.
+    return irreversible(
+      'INSERT ... ON CONFLICT DO UPDATE is not captured yet: ' +
+        'the before-image of the rows it updates is not read',
+    );
+  }
+  const select = (stmt.selectStmt as { SelectStmt?: { withClause?: InsertStmt['withClause'] } })
+    ?.SelectStmt;
+  if (hasModifyingCte(stmt.withClause) || hasModifyingCte(select?.withClause)) {
+    return modifyingCte();
+  }
+  const table = resolveTarget(stmt.relation, resolve);
+  if (isNoCapture(table)) return table;
+  const key = chooseKey(table);
+  if (key === undefined) return noKey(table);
+
+  const columns = table.columns.map((c) => c.name);
+  const hidden = columnTargets(visibleName(stmt.relation!), columns);
+  const rewritten: Node = {
+    InsertStmt: { ...stmt, returningClause: withHiddenReturning(stmt.returningClause, hidden) },
+  };
+  return {
+    before: [],
+    statement: deparse(rewritten),
+    hiddenColumns: columns.length,
+    clientReturns: clientReturns(stmt.returningClause),
+    build: safeBuild(({ returned }) => {
+      const rows = returned.map((row) => hiddenPart(row, columns.length));
+      if (rows.length > options.maxRows) return tooLarge(rows.length, options.maxRows);
+      const keyAt = key.map((k) => columns.indexOf(k));
+      const keys = rows.map((row) => keyAt.map((i) => row[i]!));
+      return captured(rollbackOf(deleteByKeys(table, key, keys)), sideEffectReasons(table), {
+        schema: table.schema,
+        table: table.name,
+        state: 'present',
+        key,
+        columns,
+        oids: rows[0]?.map((v) => v.oid) ?? table.columns.map((c) => c.typeOid),
+        rows: afterImageRows(rows),
+      });
+    }),
+  };
+}
+
+/**
+ * `DELETE FROM t WHERE k = $1` for one row, `k IN (...)` for several, `(k1, k2) IN ((...), ...)`
+ * for a composite key; in chunks that keep each statement within the parameter limit.
+ */
+export function deleteByKeys(table: TableMeta, key: string[], keys: readonly CapturedRow[]) {
+  const types = columnTypes(table, key);
+  return chunk(keys, rowsPerStatement(key.length)).map((rows) => {
+    const b = new UndoBuilder().text(`DELETE FROM ${tableName(table)} WHERE `);
+    if (rows.length === 1) {
+      matchKey(b, key, rows[0]!, types);
+    } else if (key.length === 1) {
+      const values = rows.map((r) => r[0]!);
+      const type = types[0]!;
+      b.text(`${quoteIdent(key[0]!)} IN (`);
+      b.values(
+        values,
+        values.map(() => type),
+      ).text(')');
+    } else {
+      b.text(`(${columnList(key)}) IN (`);
+      rows.forEach((row, i) => {
+        b.text(i === 0 ? '(' : ', (');
+        b.values(row, types).text(')');
+      });
+      b.text(')');
+    }
+    return b.finish();
+  });
+}

@@ -1,0 +1,107 @@
+// The composition root: the one module of src/ that wires the other folders together.
+import { startAdminApi } from '../admin-api/server.ts';
+import { openCatalog } from '../catalog/store.ts';
+import type { Catalog } from '../catalog/types.ts';
+import { ClusterRuntime } from '../proxy/cluster.ts';
+import { ProxyExecutor } from '../proxy/executor.ts';
+import { recoverPrepared } from '../proxy/recovery.ts';
+import { ProxyServer } from '../proxy/server.ts';
+import type { BackendConfig, ClusterConfig, Config } from './config/types.ts';
+import { type EmbeddedPostgres, startPostgres } from './embedded/postgres.ts';
+import { createLogger, type Logger } from './log.ts';
+import { initParser } from './sql/parse.ts';
+
+export interface Orchestrator {
+  config: Config;
+  proxy: { host: string; port: number };
+  admin: { host: string; port: number };
+  clusters: Map<string, ClusterRuntime>;
+  catalog: Catalog;
+  /** Throwaway servers started for clusters with `embedded: N`. */
+  embedded: EmbeddedPostgres[];
+  stop(): Promise<void>;
+}
+
+/** Starts embedded backends, the catalog, the proxy and the admin API, in that order. */
+export async function startOrchestrator(
+  config: Config,
+  options: { logger?: Logger } = {},
+): Promise<Orchestrator> {
+  const logger = options.logger ?? createLogger(config.log.level);
+  const embedded: EmbeddedPostgres[] = [];
+  const stopEmbedded = () => Promise.allSettled(embedded.map((server) => server.stop()));
+  try {
+    await initParser();
+    const clusters: ClusterConfig[] = [];
+    for (const cluster of config.clusters) {
+      clusters.push(await withEmbeddedBackends(cluster, embedded, logger));
+    }
+    const catalog = await openCatalog(config.catalog, { logger });
+    const runtimes = new Map<string, ClusterRuntime>();
+    for (const cluster of clusters) {
+      const runtime = new ClusterRuntime(cluster, catalog, logger);
+      runtime.twoPhase = await recoverPrepared(cluster, catalog, logger);
+      await runtime.refreshMetadata().catch((error: Error) => {
+        logger.warn('metadata.scan_failed', { cluster: cluster.name, error: error.message });
+      });
+      runtimes.set(cluster.name, runtime);
+    }
+    const proxy = new ProxyServer({ secret: config.secret, clusters: runtimes, catalog, logger });
+    const proxyAddress = await proxy.listen(config.listen.host, config.listen.port);
+    const executor = new ProxyExecutor(runtimes, catalog, logger);
+    const admin = await startAdminApi({
+      host: config.admin.host,
+      port: config.admin.port,
+      secret: config.secret,
+      catalog,
+      executor,
+      logger,
+    });
+    logger.info('proxy.listening', { host: proxyAddress.host, port: proxyAddress.port });
+    logger.info('admin.listening', { host: admin.host, port: admin.port });
+    return {
+      config,
+      proxy: proxyAddress,
+      admin: { host: admin.host, port: admin.port },
+      clusters: runtimes,
+      catalog,
+      embedded,
+      async stop() {
+        await proxy.close();
+        await admin.close();
+        await catalog.close();
+        await stopEmbedded();
+      },
+    };
+  } catch (error) {
+    await stopEmbedded();
+    throw error;
+  }
+}
+
+async function withEmbeddedBackends(
+  cluster: ClusterConfig,
+  embedded: EmbeddedPostgres[],
+  logger: Logger,
+): Promise<ClusterConfig> {
+  if (!cluster.embedded) return cluster;
+  const servers = await Promise.all(
+    Array.from({ length: cluster.embedded }, () => startPostgres({ maxPreparedTransactions: 20 })),
+  );
+  embedded.push(...servers);
+  const backends: BackendConfig[] = servers.map((server, index) => ({
+    name: `${cluster.name}/${index}`,
+    host: server.host,
+    port: server.port,
+    user: server.user,
+    database: server.database,
+  }));
+  for (const backend of backends) {
+    logger.info('embedded.started', {
+      cluster: cluster.name,
+      backend: backend.name,
+      port: backend.port,
+    });
+  }
+  return { ...cluster, backends };
+}
