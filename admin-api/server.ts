@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Catalog } from '../catalog/types.ts';
 import type { ClusterExecutor } from '../src/cluster/executor.ts';
+import { QoError } from '../src/errors.ts';
 import type { Logger } from '../src/log.ts';
 import { authenticate, authorize } from './auth.ts';
 import { HttpError, toHttpError } from './errors.ts';
@@ -46,9 +47,14 @@ export function adminRoutes(): Route[] {
 
 export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi> {
   const { host, port, ...services } = options;
+  if (services.secret === '') throw new QoError('CONFIG_INVALID', 'the token secret is empty');
   const router = new Router(adminRoutes());
   const server = createServer((request, response) => {
-    void serve(request, response, router, services);
+    serve(request, response, router, services).catch((error: unknown) => {
+      // Only a failure to answer gets here (every handler failure is answered inside).
+      services.logger.error('admin.internal_error', { error: String(error) });
+      response.destroy();
+    });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -77,8 +83,13 @@ async function serve(
 ): Promise<void> {
   const started = performance.now();
   const method = request.method ?? 'GET';
-  // Prefixed rather than resolved against a base, so that `//x` stays a path and not a host.
-  const url = new URL(`http://admin${request.url ?? '/'}`);
+  // Split by hand: the target is a path and a query, and nothing in it may name a host.
+  const target = request.url ?? '/';
+  const mark = target.indexOf('?');
+  const url = {
+    pathname: mark === -1 ? target : target.slice(0, mark),
+    searchParams: new URLSearchParams(mark === -1 ? '' : target.slice(mark + 1)),
+  };
   let subject: string | undefined;
   let status: number;
   try {
@@ -108,10 +119,12 @@ async function serve(
     const failure = toHttpError(error);
     status = failure.status;
     if (status >= 500) {
+      // A handler may already have wrapped the failure; what went wrong is its cause.
+      const cause = error instanceof HttpError && error.cause !== undefined ? error.cause : error;
       services.logger.error('admin.internal_error', {
         method,
         path: url.pathname,
-        error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+        error: cause instanceof Error ? (cause.stack ?? cause.message) : String(cause),
       });
     }
     if (response.headersSent) response.destroy();

@@ -31,8 +31,6 @@ export interface Schema<T> {
   parse(value: unknown, path: string): T;
 }
 
-export type Infer<S> = S extends Schema<infer T> ? T : never;
-
 const describe = (json: JsonSchema, description: string | undefined): JsonSchema =>
   description === undefined ? json : { ...json, description };
 
@@ -297,27 +295,6 @@ export function object<F extends Fields>(
         }
       }
       return result as ObjectOf<F>;
-    },
-  };
-}
-
-/** The first of several schemas that accepts the value. */
-export function oneOf<T>(schemas: Schema<T>[], noun: string, description?: string): Schema<T> {
-  return {
-    json: describe({ oneOf: schemas.map((schema) => schema.json) }, description),
-    noun,
-    plural: noun,
-    parse(value, path) {
-      let valueError: ValidationError | undefined;
-      for (const schema of schemas) {
-        try {
-          return schema.parse(value, path);
-        } catch (error) {
-          if (!(error instanceof ValidationError)) throw error;
-          if (error.kind !== 'type') valueError ??= error;
-        }
-      }
-      throw valueError ?? new ValidationError(path, `must be ${noun}`, 'type');
     },
   };
 }

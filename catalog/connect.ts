@@ -36,7 +36,9 @@ const migrationConfig = {
  * together on one PostgreSQL catalog apply each migration once (drizzle's migrator does not
  * lock). Any fixed 64-bit number works; this one spells "qocatalg" in ASCII.
  */
-const MIGRATION_LOCK = '8174734476449702503';
+const MIGRATION_LOCK = '8173861118916258919';
+
+const CONNECT_TIMEOUT_MS = 10_000;
 
 export async function connectCatalog(
   config: CatalogConfig,
@@ -82,7 +84,12 @@ async function connectEmbedded(dataDir: string, logger: Logger): Promise<Catalog
 }
 
 async function connectPostgres(url: string, logger: Logger): Promise<CatalogConnection> {
-  const pool = new pg.Pool({ connectionString: url, application_name: 'qo-catalog' });
+  const pool = new pg.Pool({
+    connectionString: url,
+    application_name: 'qo-catalog',
+    // Commits wait on the catalog: an unreachable one must fail them, not hang them.
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+  });
   // An idle pooled connection that dies emits 'error' on the pool; unhandled, it would end
   // the process. The pool replaces the connection on the next query.
   pool.on('error', (error) => logger.warn('catalog.connection_lost', { error: message(error) }));
@@ -91,13 +98,13 @@ async function connectPostgres(url: string, logger: Logger): Promise<CatalogConn
     const client = await pool.connect();
     try {
       await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
-      try {
-        await migratePg(drizzlePg({ client }), migrationConfig);
-      } finally {
-        await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
-      }
-    } finally {
+      await migratePg(drizzlePg({ client }), migrationConfig);
+      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
       client.release();
+    } catch (error) {
+      // Closing the connection releases the lock too, and drops a half-done session.
+      client.release(true);
+      throw error;
     }
   } catch (error) {
     await pool.end().catch(() => {});

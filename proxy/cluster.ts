@@ -20,6 +20,8 @@ export class ClusterRuntime {
   /** Whether every backend accepts PREPARE TRANSACTION (max_prepared_transactions > 0). */
   twoPhase = true;
   sessions = 0;
+  /** What the last connection attempt to each backend found, by backend name. */
+  readonly health = new Map<string, { healthy: boolean; error?: string; at: Date }>();
   private next = 0;
   private readonly shapes = new Map<string, StatementShape>();
   private refreshing: Promise<void> | undefined;
@@ -43,6 +45,18 @@ export class ClusterRuntime {
       if (usable(index)) return index;
     }
     return -1;
+  }
+
+  /** Records whether connections to each backend succeeded. */
+  noteHealth(backends: readonly { name: string; failure: Error | undefined }[]): void {
+    for (const backend of backends) {
+      this.health.set(
+        backend.name,
+        backend.failure === undefined
+          ? { healthy: true, at: new Date() }
+          : { healthy: false, error: backend.failure.message, at: new Date() },
+      );
+    }
   }
 
   /** Scans the tables of the cluster again (at start and after DDL commits). */

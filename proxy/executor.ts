@@ -56,6 +56,7 @@ export class ProxyExecutor implements ClusterExecutor {
       default_transaction_read_only: 'on',
       application_name: 'qo-admin',
     });
+    cluster.noteHealth(backends);
     const chunks: Buffer[] = [];
     const id = randomUUID();
     const session = new Session({
@@ -188,7 +189,13 @@ export class ProxyExecutor implements ClusterExecutor {
     return [...this.clusters.values()].map((cluster) => ({
       name: cluster.name,
       sessions: cluster.sessions,
-      backends: cluster.config.backends.map((backend) => ({ name: backend.name, healthy: true })),
+      backends: cluster.config.backends.map((backend) => {
+        const health = cluster.health.get(backend.name);
+        // Never connected yet: unknown, reported as healthy until a connection fails.
+        return health?.error === undefined
+          ? { name: backend.name, healthy: health?.healthy ?? true }
+          : { name: backend.name, healthy: false, error: health.error };
+      }),
     }));
   }
 }

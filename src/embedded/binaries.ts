@@ -42,7 +42,7 @@ export function findPostgresBinaries(): PostgresBinaries {
     }
   }
   throw new Error(
-    `PostgreSQL server binaries (initdb, postgres) not found; looked in: ${tried.join(', ') || '(nothing)'}. ` +
+    `PostgreSQL server binaries (initdb, postgres) not found; looked in: ${tried.join(', ')}. ` +
       'Install them (Debian: apt-get install postgresql) or set QO_POSTGRES_BINDIR.',
   );
 }
@@ -113,7 +113,8 @@ export function postgresRunAs(): RunAs | undefined {
   if (entry === undefined) {
     throw new Error(
       `PostgreSQL refuses to run as root, and there is no '${user}' OS user to run it as. ` +
-        `Create one: useradd --system --user-group --home-dir /var/lib/postgresql --shell /bin/bash ${user} ` +
+        'Create one: useradd --system --user-group --home-dir /var/lib/postgresql ' +
+        `--shell /bin/bash ${user} ` +
         '(or run as a non-root user, or set QO_POSTGRES_OS_USER to an existing user).',
     );
   }

@@ -1,29 +1,22 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import type { AddressInfo, Socket } from 'node:net';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import {
-  findPostgresBinaries,
-  type PostgresBinaries,
-  postgresRunAs,
-  type RunAs,
-} from './binaries.ts';
+import { findPostgresBinaries, postgresRunAs, type RunAs } from './binaries.ts';
 import { launch, launchOnFreePort, type ServerContext, StartError, setRef } from './launch.ts';
 import { OWNER_FILE, sweepOrphans } from './orphans.ts';
 import { isRunning, LogTail, runProgram, waitForExit } from './process.ts';
 import { templateDataDir } from './template.ts';
 
 export interface StartPostgresOptions {
-  /** Directory under which each server gets its own directory; default `<tmpdir>/qo-postgres-<uid>`. */
+  /** Each server gets its own directory under this one; default `<tmpdir>/qo-postgres-<uid>`. */
   dataRoot?: string;
-  /** TCP port on 127.0.0.1; absent or 0 picks a free port (and picks again if another process takes it first). */
+  /** TCP port on 127.0.0.1; absent or 0 picks a free one (again, if another process takes it). */
   port?: number;
   /** Default 20, so that two-phase commit (PREPARE TRANSACTION) works. */
   maxPreparedTransactions?: number;
-  /** When given, the `postgres` role gets this password and TCP connections must use SCRAM-SHA-256. */
+  /** When given, the `postgres` role gets this password and TCP logins must use SCRAM-SHA-256. */
   password?: string;
   /** Extra `postgresql.conf` settings, passed as `-c name=value`; they override the defaults. */
   settings?: Record<string, string>;
@@ -68,14 +61,11 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
   const dataRoot =
     options.dataRoot ?? path.join(os.tmpdir(), `qo-postgres-${process.getuid?.() ?? 'user'}`);
   await mkdir(dataRoot, { recursive: true });
-  const [template, serverDir] = await Promise.all([
-    templateDataDir(bins, runAs),
-    createServerDir(dataRoot, runAs),
-    sweepOnce(dataRoot),
-  ]);
+  const serverDir = await createServerDir(dataRoot, runAs);
   const dataDir = path.join(serverDir, 'data');
   let socketDir = dataDir;
   try {
+    const [template] = await Promise.all([templateDataDir(bins, runAs), sweepOnce(dataRoot)]);
     // As root, cp -a keeps the template's owner (the postgres user); otherwise it is ours anyway.
     await runProgram('cp', ['-a', template, dataDir], {
       runAs: undefined,
@@ -130,7 +120,7 @@ function serverSettings(options: StartPostgresOptions, socketDir: string): Map<s
   return settings;
 }
 
-/** Unix-socket connections are trusted (the socket sits in a directory only the server can read). */
+/** Unix-socket logins are trusted: the socket sits in a directory only the server can read. */
 function hbaConf(withPassword: boolean): string {
   const method = withPassword ? 'scram-sha-256' : 'trust';
   return [
@@ -283,6 +273,8 @@ class LocalPostgres implements EmbeddedPostgres {
     this.kill('SIGKILL');
     try {
       rmSync(this.#ctx.serverDir, { recursive: true, force: true });
+      if (this.#ctx.socketDir !== this.#ctx.dataDir)
+        rmSync(this.#ctx.socketDir, { recursive: true });
     } catch {
       // Children of the killed postmaster may still be writing; a later sweep removes the rest.
     }
@@ -298,8 +290,9 @@ class LocalPostgres implements EmbeddedPostgres {
   }
 
   /**
-   * SIGINT is PostgreSQL's fast shutdown: it ends client sessions and exits. SIGCONT wakes a
-   * postmaster a test stopped with SIGSTOP. Escalates to immediate shutdown, then SIGKILL.
+   * SIGINT is PostgreSQL's fast shutdown: it ends client sessions and exits (SIGTERM, smart
+   * shutdown, would wait for every client to leave). SIGCONT wakes a postmaster a test stopped
+   * with SIGSTOP. Escalates to immediate shutdown (SIGQUIT), then SIGKILL.
    */
   async #terminate(): Promise<void> {
     const child = this.#child;

@@ -17,7 +17,7 @@ import type {
 } from '../../src/cluster/executor.ts';
 import { SqlError } from '../../src/errors.ts';
 import { createLogger } from '../../src/log.ts';
-import { createDatabase } from '../catalog/databases.ts';
+import { createDatabase } from '../catalog/support.ts';
 import { startTestPostgres, type TestPostgres } from '../harness/postgres.ts';
 
 export const SECRET = 'admin-api-test-secret';
@@ -25,6 +25,8 @@ export const SECRET = 'admin-api-test-secret';
 /** SQL the recording executor fails, the way a backend or the authorizer would. */
 export const FAILING_SQL = 'SELECT * FROM missing_table';
 export const REFUSED_SQL = 'DROP TABLE test1.employees';
+/** A cluster on which the recording executor fails as a bug would, with a plain Error. */
+export const CRASHING_CLUSTER = 'crashing';
 
 export type Call =
   | { kind: 'execute'; identity: Identity; cluster: string; sql: string; override?: string }
@@ -52,6 +54,7 @@ export class RecordingExecutor implements ClusterExecutor {
       sql,
       ...(options.rollbackOverride === undefined ? {} : { override: options.rollbackOverride }),
     });
+    if (cluster === CRASHING_CLUSTER) throw new Error('internal detail: socket /tmp/x lost');
     if (sql === FAILING_SQL) {
       throw new SqlError('42P01', 'relation "missing_table" does not exist');
     }
@@ -61,7 +64,12 @@ export class RecordingExecutor implements ClusterExecutor {
     // Two statements per call, so that the last id is the one answered.
     const undo = options.rollbackOverride ?? 'DELETE FROM test1.employees WHERE id = 7';
     const ids = await this.catalog.recordCommit(null, cluster, [
-      auditEntry({ cluster, user: identity.subject, sql: 'SET search_path = test1', kind: 'session' }),
+      auditEntry({
+        cluster,
+        user: identity.subject,
+        sql: 'SET search_path = test1',
+        kind: 'session',
+      }),
       auditEntry({
         cluster,
         user: identity.subject,
@@ -146,7 +154,12 @@ export interface Fixture {
   request(
     method: string,
     path: string,
-    options?: { token?: string | null; body?: unknown; raw?: string; headers?: HeadersInit },
+    options?: {
+      token?: string | null;
+      body?: unknown;
+      raw?: string;
+      headers?: Record<string, string>;
+    },
   ): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }>;
   stop(): Promise<void>;
 }

@@ -134,7 +134,9 @@ describe('GET /tokens and DELETE /tokens/:jti', () => {
     assert.equal(still?.getTime(), revokedAt.getTime());
 
     const listed = await fixture.request('GET', '/tokens');
-    const entry = (listed.body['tokens'] as Record<string, unknown>[]).find((t) => t['jti'] === jti);
+    const entry = (listed.body['tokens'] as Record<string, unknown>[]).find(
+      (t) => t['jti'] === jti,
+    );
     assert.equal(entry?.['revoked_at'], revokedAt.toISOString());
   });
 

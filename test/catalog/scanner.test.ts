@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { scanBackend, scanCluster, toClusterMetadata } from '../../catalog/scanner.ts';
@@ -7,7 +6,7 @@ import type { TableMeta } from '../../src/cluster/metadata.ts';
 import type { BackendConfig } from '../../src/config/types.ts';
 import { QoError } from '../../src/errors.ts';
 import { startTestPostgres, type TestPostgres } from '../harness/postgres.ts';
-import { createDatabase } from './databases.ts';
+import { closedPort, createDatabase } from './support.ts';
 
 /** The sample schema of the original system (SEED.md). */
 const SEED_SQL = `
@@ -294,15 +293,3 @@ describe('scanCluster', () => {
     );
   });
 });
-
-/** A port nothing listens on: bound, then released. */
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}

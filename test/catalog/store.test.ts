@@ -7,12 +7,11 @@ import { count, eq, sql } from 'drizzle-orm';
 import { columns, constraints, schemas, tables } from '../../catalog/schema.ts';
 import { type DrizzleCatalog, openCatalog } from '../../catalog/store.ts';
 import type { AuditEntry } from '../../src/cluster/audit.ts';
-import type { TableMeta } from '../../src/cluster/metadata.ts';
 import type { CatalogConfig } from '../../src/config/types.ts';
 import { QoError } from '../../src/errors.ts';
 import { startTestPostgres, type TestPostgres } from '../harness/postgres.ts';
-import { createDatabase } from './databases.ts';
-import { entry, readEntry } from './entries.ts';
+import { employees, employeesProjects, entry, metadata, readEntry } from './fixtures.ts';
+import { closedPort, createDatabase } from './support.ts';
 
 let server: TestPostgres | undefined;
 const scratch = mkdtempSync(join(tmpdir(), 'qo-catalog-test-'));
@@ -327,6 +326,8 @@ for (const driver of drivers) {
     test('a closed catalog refuses new entries', async () => {
       const closing = await openCatalog(config);
       await closing.close();
+      // A dropped promise of a refused entry must not end the process as an unhandled rejection.
+      void closing.recordLater(readEntry());
       await assert.rejects(closing.recordLater(readEntry()), (error: unknown) => {
         return error instanceof QoError && error.code === 'CATALOG_FAILURE';
       });
@@ -334,7 +335,18 @@ for (const driver of drivers) {
   });
 }
 
-describe('catalog on PostgreSQL shared by several instances', () => {
+describe('opening a PostgreSQL catalog', () => {
+  test('a catalog that cannot be reached fails to open without showing its URL', async () => {
+    const url = `postgres://qo:secret-password@127.0.0.1:${await closedPort()}/catalog`;
+    await assert.rejects(openCatalog({ kind: 'postgres', url }), (error: unknown) => {
+      assert.ok(error instanceof QoError);
+      assert.equal(error.code, 'CATALOG_FAILURE');
+      assert.match(error.message, /ECONNREFUSED/);
+      assert.doesNotMatch(error.message, /secret-password/);
+      return true;
+    });
+  });
+
   test('instances opening a fresh catalog together apply its migrations once', async () => {
     const url = await createDatabase(server!, 'catalog_shared');
     const opened = await Promise.all([1, 2, 3].map(() => openCatalog({ kind: 'postgres', url })));
@@ -350,75 +362,10 @@ describe('catalog on PostgreSQL shared by several instances', () => {
   });
 });
 
-const employees: TableMeta = {
-  schema: 'test1',
-  name: 'employees',
-  kind: 'r',
-  columns: [
-    {
-      name: 'id',
-      type: 'integer',
-      typeOid: 23,
-      notNull: true,
-      default: "nextval('test1.employees_id_seq'::regclass)",
-      identity: '',
-      generated: false,
-    },
-    {
-      name: 'name',
-      type: 'character varying(100)',
-      typeOid: 1043,
-      notNull: false,
-      default: null,
-      identity: '',
-      generated: false,
-    },
-  ],
-  primaryKey: ['id'],
-  uniqueKeys: [],
-  serialKey: true,
-  foreignKeys: [],
-  referencedBy: [],
-  triggers: [],
-  hasRules: false,
-};
-
-const employeesProjects: TableMeta = {
-  ...employees,
-  name: 'employees_projects',
-  columns: [
-    { ...employees.columns[0]!, name: 'employee_id', default: null },
-    { ...employees.columns[0]!, name: 'project_id', default: null },
-  ],
-  primaryKey: ['employee_id', 'project_id'],
-  serialKey: false,
-  foreignKeys: [
-    {
-      name: 'employees_projects_employee_id_fkey',
-      schema: 'test1',
-      table: 'employees_projects',
-      columns: ['employee_id'],
-      referencedSchema: 'test1',
-      referencedTable: 'employees',
-      referencedColumns: ['id'],
-      onDelete: 'c',
-      onUpdate: 'a',
-    },
-  ],
-};
-
 /** Rows in drizzle's migrations table; both drivers answer `execute` with `{ rows }`. */
 async function appliedMigrations(catalog: DrizzleCatalog): Promise<number> {
   const result = (await catalog.db.execute(
     sql`SELECT count(*)::int AS n FROM drizzle.qo_catalog_migrations`,
   )) as { rows: { n: number }[] };
   return Number(result.rows[0]?.n);
-}
-
-function metadata(cluster: string, list: TableMeta[]) {
-  return {
-    cluster,
-    tables: new Map(list.map((t) => [`${t.schema}.${t.name}`, t])),
-    scannedAt: new Date(),
-  };
 }

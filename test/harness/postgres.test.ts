@@ -30,7 +30,7 @@ function connects(port: number): Promise<boolean> {
 }
 
 describe('test PostgreSQL harness', () => {
-  it('starts two servers in parallel, each accepting connections with two-phase commit', async () => {
+  it('starts two servers in parallel, each accepting clients and two-phase commit', async () => {
     const servers = await Promise.all([startTestPostgres(), startTestPostgres()]);
     try {
       assert.notEqual(servers[0].port, servers[1].port);
@@ -59,9 +59,11 @@ describe('test PostgreSQL harness', () => {
     await using server = await startTestPostgres({ password: 'right horse battery' });
     const config = { host: server.host, port: server.port, user: 'postgres', database: 'postgres' };
     await assert.rejects(query({ ...config, password: 'wrong' }, 'SELECT 1'), { code: '28P01' });
+    const right = { ...config, password: 'right horse battery' };
     const rows = await query<{ scram: boolean }>(
-      { ...config, password: 'right horse battery' },
-      "SELECT rolpassword LIKE 'SCRAM-SHA-256$%' AS scram FROM pg_authid WHERE rolname = 'postgres'",
+      right,
+      "SELECT rolpassword LIKE 'SCRAM-SHA-256$%' AS scram FROM pg_authid " +
+        "WHERE rolname = 'postgres'",
     );
     assert.deepEqual(rows, [{ scram: true }]);
     const rules = await query<{ auth_method: string }>(

@@ -179,7 +179,8 @@ async function startContainer(
     password: options.password,
     database: 'postgres',
     get url() {
-      return `postgres://postgres${auth}@${container.getHost()}:${container.getMappedPort(5432)}/postgres`;
+      const port = container.getMappedPort(5432);
+      return `postgres://postgres${auth}@${container.getHost()}:${port}/postgres`;
     },
     dataDir: undefined,
     local: undefined,

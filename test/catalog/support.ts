@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import pg from 'pg';
 import type { TestPostgres } from '../harness/postgres.ts';
 
@@ -13,4 +14,16 @@ export async function createDatabase(server: TestPostgres, name: string): Promis
   const url = new URL(server.url);
   url.pathname = `/${encodeURIComponent(name)}`;
   return url.toString();
+}
+
+/** A port nothing listens on: bound, then released. */
+export function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
 }

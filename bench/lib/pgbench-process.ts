@@ -1,0 +1,103 @@
+import { spawn } from 'node:child_process';
+
+/** What one pgbench invocation printed and what it measured. */
+export interface PgbenchOutcome {
+  args: string[];
+  /** Exit code; null when it was ended by a signal. */
+  code: number | null;
+  signal: string | null;
+  /** True when it ran past its time bound and was killed. */
+  timedOut: boolean;
+  elapsedMs: number;
+  stdout: string;
+  stderr: string;
+  tps: number | undefined;
+  latencyMs: number | undefined;
+  transactions: number | undefined;
+  failedTransactions: number | undefined;
+  /** pgbench's own note that clients aborted and the figures are incomplete. */
+  aborted: boolean;
+  /** The distinct error lines it printed (client numbers removed), at most ten. */
+  errors: string[];
+}
+
+const KILL_GRACE_MS = 5_000;
+
+/** pgbench's environment: ours minus PG* variables, so only the arguments pick the target. */
+export function pgbenchEnv(password?: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (!name.startsWith('PG')) env[name] = value;
+  }
+  env['LC_ALL'] = 'C';
+  if (password !== undefined) env['PGPASSWORD'] = password;
+  return env;
+}
+
+/** Runs pgbench; after `timeoutMs` it gets SIGTERM, and SIGKILL if that is not enough. */
+export function runPgbench(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  timeoutMs: number,
+): Promise<PgbenchOutcome> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn('pgbench', args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGTERM');
+      setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS).unref();
+    }, timeoutMs);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({
+        args,
+        code,
+        signal,
+        timedOut,
+        elapsedMs: Math.round(performance.now() - started),
+        stdout,
+        stderr,
+        ...parseSummary(stdout),
+        aborted: /Run was aborted/.test(stdout + stderr),
+        errors: errorLines(stderr),
+      });
+    });
+  });
+}
+
+/** Reads pgbench 15's summary lines, e.g. `tps = 1234.5 (without initial connection time)`. */
+function parseSummary(stdout: string) {
+  const number = (pattern: RegExp) => {
+    const match = pattern.exec(stdout)?.[1];
+    return match === undefined ? undefined : Number(match);
+  };
+  return {
+    tps: number(/^tps = ([\d.]+)/m),
+    latencyMs: number(/^latency average = ([\d.]+) ms/m),
+    transactions: number(/^number of transactions actually processed: (\d+)/m),
+    failedTransactions: number(/^number of failed transactions: (\d+)/m),
+  };
+}
+
+function errorLines(stderr: string): string[] {
+  const lines = stderr
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => /error|fatal|abort|detail|hint/i.test(line))
+    .map((line) => line.replace(/client \d+/g, 'client N'));
+  return [...new Set(lines)].slice(0, 10);
+}

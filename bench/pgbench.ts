@@ -1,0 +1,368 @@
+// pgbench through the proxy and straight to a backend, side by side, on throwaway servers.
+//
+// The proxy runs in a child process rather than in this one: the benchmark's own work
+// (spawning pgbench, checksumming the backends between runs) then never shares an event loop
+// with the proxy, and the proxy's CPU time can be read from /proc on its own. On a 2-core
+// machine pgbench, two backends and the proxy still compete for the same cores, which is why
+// every figure is relative to a direct run made on the same machine a moment apart.
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { mintToken } from '../src/auth/tokens.ts';
+import type { Config } from '../src/config/types.ts';
+import { type EmbeddedPostgres, startPostgres } from '../src/embedded/postgres.ts';
+import { type PgbenchOutcome, pgbenchEnv, runPgbench } from './lib/pgbench-process.ts';
+import {
+  connectionArgs,
+  differingTables,
+  execute,
+  initialize,
+  leftovers,
+  pgbenchRowCounts,
+  prepareRun,
+  type Target,
+} from './lib/pgbench-setup.ts';
+import { type ProxyProcess, startProxyProcess } from './lib/proxy-process.ts';
+import { type Machine, type RunRecord, renderMachine, renderTable } from './lib/report.ts';
+
+const RESULTS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
+const CLUSTER = 'bench';
+const SCALE = 1;
+const CLIENTS = 4;
+const THREADS = 2;
+const INIT_TIMEOUT_MS = 120_000;
+/** Past its -T, pgbench still finishes the transactions in flight and disconnects. */
+const RUN_GRACE_MS = 30_000;
+
+const WORKLOADS = [
+  { name: 'select-only', args: ['-S'] },
+  { name: 'tpcb-like', args: [] },
+] as const;
+const MODES = ['simple', 'extended', 'prepared'] as const;
+
+const USAGE = `Usage: npm run bench -- [pgbench] [--seconds N]
+
+Starts two PostgreSQL backends, a catalog server and the proxy, initializes pgbench data
+(scale ${SCALE}) through the proxy, then runs pgbench -c ${CLIENTS} -j ${THREADS} for N seconds
+(default 10) per workload, query mode and target. Prints a table and writes
+bench/results/pgbench-<timestamp>.json.
+`;
+
+interface Bench {
+  backends: [Target, Target];
+  direct: Target;
+  proxy: Target;
+  config: Config;
+  logPath: string;
+  proxyProcess: ProxyProcess;
+  findings: string[];
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { seconds: { type: 'string', default: '10' }, help: { type: 'boolean' } },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const seconds = Number(values.seconds);
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > 3600) {
+    process.stderr.write(`--seconds must be a whole number from 1 to 3600\n${USAGE}`);
+    return 2;
+  }
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  await mkdir(RESULTS_DIR, { recursive: true });
+  const servers: EmbeddedPostgres[] = [];
+  let bench: Bench | undefined;
+  try {
+    servers.push(...(await Promise.all([startPostgres(), startPostgres(), startPostgres()])));
+    bench = await setUp(servers, path.join(RESULTS_DIR, `pgbench-${stamp}.proxy.log`));
+    const machine = await describeMachine(bench.direct);
+    const init = await initializeCluster(bench);
+    const runs = await measure(bench, seconds);
+    const ok = runs.every((run) => run.target === 'proxy' || run.status === 'ok');
+    const crashed = bench.findings.some((finding) => finding.startsWith('the proxy exited'));
+    process.stdout.write(
+      `\npgbench -c ${CLIENTS} -j ${THREADS} -T ${seconds}, scale ${SCALE}; ` +
+        `direct = backend 0, database bench_direct; proxy = cluster of 2 backends\n` +
+        `${renderMachine(machine)}\n\n${renderTable(runs)}\n`,
+    );
+    if (bench.findings.length > 0) {
+      process.stdout.write(`\nFindings:\n${bench.findings.map((f) => `- ${f}`).join('\n')}\n`);
+    }
+    const file = path.join(RESULTS_DIR, `pgbench-${stamp}.json`);
+    const report = { startedAt: stamp, seconds, scale: SCALE, clients: CLIENTS, threads: THREADS };
+    await writeFile(
+      file,
+      `${JSON.stringify({ ...report, machine, init, runs, findings: bench.findings }, null, 2)}\n`,
+    );
+    process.stdout.write(`\nresults: ${path.relative(process.cwd(), file)}\n`);
+    process.stdout.write(`proxy log: ${path.relative(process.cwd(), bench.logPath)}\n`);
+    if (!ok) process.stderr.write('a direct run failed: the measurements are not usable\n');
+    return ok && !crashed ? 0 : 1;
+  } catch (error) {
+    process.stderr.write(`benchmark failed: ${(error as Error).stack ?? String(error)}\n`);
+    return 1;
+  } finally {
+    await bench?.proxyProcess.stop();
+    await Promise.allSettled(servers.map((server) => server.stop()));
+  }
+}
+
+async function setUp(servers: EmbeddedPostgres[], logPath: string): Promise<Bench> {
+  const [first, second, catalogServer] = servers as [EmbeddedPostgres, ...EmbeddedPostgres[]];
+  const backend = (server: EmbeddedPostgres | undefined): Target => ({
+    host: '127.0.0.1',
+    port: server?.port ?? 0,
+    user: 'postgres',
+    database: 'postgres',
+  });
+  const backends: [Target, Target] = [backend(first), backend(second)];
+  // The direct runs use their own database on backend 0: same server and data, while the
+  // cluster's two copies stay untouched, so a proxy run can be checked for divergence.
+  await execute(backends[0], ['CREATE DATABASE bench_direct']);
+  const secret = randomBytes(24).toString('hex');
+  const config: Config = {
+    source: 'bench/pgbench.ts',
+    listen: { host: '127.0.0.1', port: 0 },
+    admin: { host: '127.0.0.1', port: 0 },
+    secret,
+    secretIsDefault: false,
+    catalog: { kind: 'postgres', url: catalogServer?.url ?? '' },
+    clusters: [
+      {
+        name: CLUSTER,
+        requireRollback: false,
+        maxCaptureRows: 100_000,
+        backends: backends.map((target, index) => ({
+          name: `${CLUSTER}/${index}`,
+          host: target.host,
+          port: target.port,
+          user: target.user,
+          database: target.database,
+        })),
+      },
+    ],
+    dataDir: '/nonexistent',
+    log: { level: 'warn' },
+  };
+  const proxyProcess = await startProxyProcess(config, logPath);
+  const token = await mintToken(secret, { subject: 'bench', admin: true, expiresIn: '6h' });
+  return {
+    backends,
+    direct: { ...backend(first), database: 'bench_direct' },
+    proxy: {
+      host: proxyProcess.host,
+      port: proxyProcess.port,
+      user: 'bench',
+      database: CLUSTER,
+      password: token,
+    },
+    config,
+    logPath,
+    proxyProcess,
+    findings: [],
+  };
+}
+
+/**
+ * `pgbench -i` through the proxy. When it fails, each step is tried alone through the proxy to
+ * say which one fails, and both backends are then initialized directly so the runs can go on.
+ */
+async function initializeCluster(bench: Bench) {
+  const direct = await initialize(bench.direct, SCALE, INIT_TIMEOUT_MS);
+  if (!succeeded(direct)) throw new Error(`pgbench -i on backend 0 failed:\n${direct.stderr}`);
+  const viaProxy = await initialize(bench.proxy, SCALE, INIT_TIMEOUT_MS);
+  const record = {
+    directMs: direct.elapsedMs,
+    proxyMs: viaProxy.elapsedMs,
+    throughProxy: succeeded(viaProxy),
+    proxyErrors: viaProxy.errors,
+    steps: [] as { step: string; ok: boolean; errors: string[] }[],
+    fellBack: false,
+  };
+  let problem: string | undefined;
+  if (!record.throughProxy) {
+    problem = `pgbench -i -s ${SCALE} through the proxy failed (${describe(viaProxy)})`;
+    // d drop, t create tables, g generate with COPY, G generate with INSERT ... SELECT,
+    // v vacuum, p primary keys.
+    for (const step of ['d', 't', 'g', 'G', 'v', 'p']) {
+      const outcome = await initialize(bench.proxy, SCALE, INIT_TIMEOUT_MS, step);
+      record.steps.push({ step, ok: succeeded(outcome), errors: outcome.errors });
+    }
+    const steps = record.steps.map((s) => `${s.step}:${s.ok ? 'ok' : 'failed'}`).join(' ');
+    problem += `; each step alone through the proxy: ${steps}`;
+  } else {
+    const counts = await Promise.all(bench.backends.map(pgbenchRowCounts));
+    const differ = await differingTables(...bench.backends);
+    const expected = JSON.stringify({
+      branches: SCALE,
+      tellers: 10 * SCALE,
+      accounts: 100_000 * SCALE,
+      history: 0,
+    });
+    if (differ.length > 0 || counts.some((c) => JSON.stringify(c) !== expected)) {
+      problem =
+        `pgbench -i through the proxy reported success but left backends with ` +
+        `${JSON.stringify(counts)}, differing tables: ${differ.join(', ') || 'none'}`;
+    }
+  }
+  if (problem !== undefined) {
+    bench.findings.push(problem);
+    await resync(bench);
+    record.fellBack = true;
+  }
+  return record;
+}
+
+/** Every workload and mode, direct then through the proxy. */
+async function measure(bench: Bench, seconds: number): Promise<RunRecord[]> {
+  const runs: RunRecord[] = [];
+  for (const workload of WORKLOADS) {
+    for (const mode of MODES) {
+      const args = ['-n', '-c', String(CLIENTS), '-j', String(THREADS), '-T', String(seconds)];
+      const pair = { workload: workload.name, mode };
+      const command = [...args, ...workload.args, '-M', mode];
+      await prepareRun(bench.direct);
+      const direct = await runOnce(bench.direct, command, seconds);
+      runs.push(record(pair, 'direct', direct));
+      await Promise.all(bench.backends.map(prepareRun));
+      const cpuBefore = await bench.proxyProcess.cpuMs();
+      const proxied = await runOnce(bench.proxy, command, seconds);
+      const cpuAfter = await bench.proxyProcess.cpuMs();
+      const proxy = record(pair, 'proxy', proxied, direct);
+      if (cpuBefore !== undefined && cpuAfter !== undefined) {
+        proxy.proxyCpuPercent = Math.round(((cpuAfter - cpuBefore) / proxied.elapsedMs) * 100);
+      }
+      runs.push(proxy);
+      await checkAfterProxyRun(bench, proxy, proxied);
+    }
+  }
+  return runs;
+}
+
+function runOnce(target: Target, args: string[], seconds: number): Promise<PgbenchOutcome> {
+  return runPgbench(
+    [...args, ...connectionArgs(target), target.database],
+    pgbenchEnv(target.password),
+    seconds * 1000 + RUN_GRACE_MS,
+  );
+}
+
+/** Records what went wrong in a proxy run, and puts the cluster back in shape for the next. */
+async function checkAfterProxyRun(bench: Bench, run: RunRecord, outcome: PgbenchOutcome) {
+  const label = `${run.workload} -M ${run.mode} through the proxy`;
+  if (run.status !== 'ok') {
+    bench.findings.push(`${label}: ${describe(outcome)}`);
+  }
+  let broken = outcome.timedOut;
+  if (bench.proxyProcess.exited) {
+    bench.findings.push(`the proxy exited during ${label} (${bench.proxyProcess.exitReason})`);
+    broken = true;
+  }
+  run.divergedTables = await differingTables(...bench.backends);
+  run.backendsIdentical = run.divergedTables.length === 0;
+  if (!run.backendsIdentical) {
+    bench.findings.push(`after ${label} the backends differ in ${run.divergedTables.join(', ')}`);
+    broken = true;
+  }
+  if (broken) await resync(bench);
+}
+
+/**
+ * Restarts the proxy and reinitializes both backends directly, so that the next proxy run
+ * starts from identical backends whatever the last one left behind (hung sessions, prepared
+ * transactions, diverged rows).
+ */
+async function resync(bench: Bench): Promise<void> {
+  await bench.proxyProcess.stop();
+  for (const [index, backend] of bench.backends.entries()) {
+    const left = await leftovers(backend);
+    if (left.prepared.length > 0 || left.sessions > 0) {
+      bench.findings.push(
+        `after stopping the proxy, backend ${index} still had ${left.sessions} client sessions ` +
+          `and prepared transactions [${left.prepared.join(', ')}]`,
+      );
+    }
+  }
+  bench.proxyProcess = await startProxyProcess(bench.config, bench.logPath);
+  bench.proxy = { ...bench.proxy, host: bench.proxyProcess.host, port: bench.proxyProcess.port };
+  for (const backend of bench.backends) {
+    const outcome = await initialize(backend, SCALE, INIT_TIMEOUT_MS);
+    if (!succeeded(outcome)) {
+      throw new Error(`pgbench -i directly on port ${backend.port} failed: ${describe(outcome)}`);
+    }
+  }
+}
+
+function record(
+  pair: { workload: string; mode: string },
+  target: 'direct' | 'proxy',
+  outcome: PgbenchOutcome,
+  direct?: PgbenchOutcome,
+): RunRecord {
+  const ratio = (a: number | undefined, b: number | undefined) =>
+    a === undefined || b === undefined || b === 0 ? null : Math.round((a / b) * 1000) / 1000;
+  return {
+    ...pair,
+    target,
+    status: outcome.timedOut
+      ? 'timed out'
+      : succeeded(outcome)
+        ? 'ok'
+        : outcome.tps === undefined
+          ? 'failed'
+          : 'errors',
+    tps: outcome.tps ?? null,
+    latencyMs: outcome.latencyMs ?? null,
+    transactions: outcome.transactions ?? null,
+    failedTransactions: outcome.failedTransactions ?? null,
+    tpsRatio: direct ? ratio(outcome.tps, direct.tps) : null,
+    latencyRatio: direct ? ratio(outcome.latencyMs, direct.latencyMs) : null,
+    proxyCpuPercent: null,
+    backendsIdentical: null,
+    divergedTables: [],
+    errors: outcome.errors,
+    elapsedMs: outcome.elapsedMs,
+    command: `pgbench ${outcome.args.join(' ')}`,
+  };
+}
+
+function succeeded(outcome: PgbenchOutcome): boolean {
+  return (
+    outcome.code === 0 &&
+    !outcome.timedOut &&
+    !outcome.aborted &&
+    (outcome.failedTransactions ?? 0) === 0 &&
+    outcome.errors.length === 0
+  );
+}
+
+function describe(outcome: PgbenchOutcome): string {
+  const how = outcome.timedOut
+    ? `killed after ${outcome.elapsedMs} ms without finishing`
+    : outcome.signal !== null
+      ? `ended by ${outcome.signal}`
+      : `exit code ${outcome.code}`;
+  const errors = outcome.errors.length > 0 ? `: ${outcome.errors.join(' | ')}` : '';
+  return `${how}${errors}`;
+}
+
+async function describeMachine(target: Target): Promise<Machine> {
+  const [version] = await execute(target, ['SHOW server_version']);
+  const pgbench = await runPgbench(['--version'], pgbenchEnv(), 10_000);
+  return {
+    nproc: os.availableParallelism(),
+    cpu: os.cpus()[0]?.model ?? 'unknown CPU',
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    kernel: os.release(),
+    node: process.version,
+    postgres: String(version?.rows[0]?.server_version ?? 'unknown'),
+    pgbench: pgbench.stdout.trim(),
+  };
+}
