@@ -132,6 +132,11 @@ export class BackendConnection {
     };
   }
 
+  /** Writes bytes that get no reply of their own (CopyData during COPY FROM STDIN). */
+  forward(bytes: Buffer): void {
+    if (this.failure === undefined) this.socket.write(bytes);
+  }
+
   /** Writes a request and waits until each consumer has seen its final message. */
   request(bytes: Buffer, ...consumers: Consumer[]): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure);

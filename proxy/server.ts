@@ -303,6 +303,19 @@ class ClientConnection {
       this.pendingFrames.push(frame);
       return;
     }
+    const copy = this.session.copySink;
+    if (copy !== undefined) {
+      // During COPY FROM STDIN, data goes straight to the backends; Flush and Sync are ignored.
+      if (frame.code === FrontendCode.CopyData) copy.data(frame);
+      else if (frame.code === FrontendCode.CopyDone) copy.done(frame);
+      else if (frame.code === FrontendCode.CopyFail) copy.fail(frame);
+      else if (frame.code !== FrontendCode.Flush && frame.code !== FrontendCode.Sync) {
+        copy.fail(frame);
+        this.pending.push(decodeFrontend(frame));
+        this.pendingFrames.push(frame);
+      }
+      return;
+    }
     const message = decodeFrontend(frame);
     switch (message.type) {
       case 'terminate':

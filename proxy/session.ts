@@ -10,6 +10,7 @@ import * as be from './backend-encode.ts';
 import type { ClusterRuntime } from './cluster.ts';
 import { BackendCode, type TransactionStatus } from './codes.ts';
 import { commitTransaction, rollbackTransaction } from './commit.ts';
+import { type CopySink, copyIn } from './copy.ts';
 import { extendedBatch } from './extended.ts';
 import type { Frame } from './framing.ts';
 import type { FrontendMessage } from './frontend.ts';
@@ -58,6 +59,8 @@ export class Session {
   readonly portals = new Map<string, Portal>();
   /** Audit options for internal sessions that run a rollback. */
   auditAs: { kind: 'rollback'; rollbackOf: number; sql: string } | undefined;
+  /** Set while a COPY FROM STDIN waits for the client's data. */
+  copySink: CopySink | undefined;
   /** A rollback given by the caller (admin API), recorded instead of the captured one. */
   rollbackOverride: string | undefined;
   /** When set (internal sessions), the audit ids of statements that changed nothing land here. */
@@ -203,7 +206,8 @@ export class Session {
         return;
       default: {
         if (this.txn === null) this.txn = new Transaction(false);
-        await write(this, statement, bound, started);
+        if (statement.type === 'CopyStmt') await copyIn(this, statement, started);
+        else await write(this, statement, bound, started);
       }
     }
   }

@@ -17,6 +17,8 @@ export class Transaction {
   /** An error happened: PostgreSQL ignores everything but ROLLBACK until the block ends. */
   failed = false;
   changesSchema = false;
+  /** Tables this transaction changed (schema.table), for captures that need to know. */
+  readonly tables = new Set<string>();
   /** Audit entries of the changes made so far; written with the commit decision. */
   readonly entries: AuditEntryInput[] = [];
   readonly savepoints: { name: string; entries: number }[] = [];

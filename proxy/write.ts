@@ -1,6 +1,7 @@
 import { planCapture } from '../rollback/plan.ts';
 import type { CapturedRow, CapturePlan, NoCapture } from '../rollback/types.ts';
 import type { AuditEntryInput } from '../src/cluster/audit.ts';
+import { tableKey } from '../src/cluster/metadata.ts';
 import { SqlError, SqlState } from '../src/errors.ts';
 import type { ParsedStatement } from '../src/sql/parse.ts';
 import type { BackendConnection, Consumer } from './backend-connection.ts';
@@ -152,6 +153,8 @@ export async function write(
 
   answerClient(session, main, bound, clientColumns);
   txn.wrote = true;
+  const target = targetTable(session, statement);
+  if (target !== undefined) txn.tables.add(target);
   if (statement.classification.changesSchema) txn.changesSchema = true;
   txn.entries.push({
     cluster: cluster.name,
@@ -169,6 +172,21 @@ export async function write(
     rollbackOf: null,
     ...capture,
   });
+}
+
+/** `schema.table` that an INSERT, UPDATE, DELETE or MERGE writes, when it is known. */
+function targetTable(session: Session, statement: ParsedStatement): string | undefined {
+  const body = statement.node[statement.type] as
+    | { relation?: { schemaname?: string; relname?: string } }
+    | undefined;
+  const relation = body?.relation;
+  if (relation?.relname === undefined) return undefined;
+  const table = session.cluster.resolveTable(
+    relation.schemaname,
+    relation.relname,
+    session.searchPath,
+  );
+  return table === undefined ? undefined : tableKey(table.schema, table.name);
 }
 
 function refusedIrreversible(cluster: string, reason: string): SqlError {
