@@ -99,7 +99,7 @@ export async function copyIn(
     throw failed.reply.error;
   }
   session.flushOut();
-  session.channel.write((starts[0]?.response as Frame).raw);
+  session.channel.write((starts[0] as { response: Frame }).response.raw);
   session.channel.uncork();
 
   // The client's data goes to every backend as it comes; the session waits for its end.

@@ -3,6 +3,7 @@ import type { CapturedRow, CapturePlan, NoCapture } from '../rollback/types.ts';
 import type { AuditEntryInput } from '../src/cluster/audit.ts';
 import { tableKey } from '../src/cluster/metadata.ts';
 import { SqlError, SqlState } from '../src/errors.ts';
+import { planDeterminism } from '../src/sql/determinism.ts';
 import type { ParsedStatement } from '../src/sql/parse.ts';
 import type { BackendConnection, Consumer } from './backend-connection.ts';
 import { type FieldDescription, tagRowCount } from './backend-decode.ts';
@@ -51,6 +52,9 @@ export async function write(
   const txn = session.txn as Transaction;
   const backends = session.requireAllBackends();
   const cluster = session.cluster;
+  const original = statement;
+  const deterministic = await makeDeterministic(session, statement, backends);
+  statement = deterministic.statement;
   let plan: CapturePlan | null = null;
   let skipped: NoCapture | null = null;
   if (CAPTURED_TYPES.has(statement.type)) {
@@ -86,41 +90,52 @@ export async function write(
           ...new Array<number>(plan.hiddenColumns).fill(1),
         ];
 
-  const replies = await Promise.all(
-    backends.map((backend) => {
-      const w = new MessageWriter(256 + sql.length);
-      const consumers: Consumer[] = [];
-      session.joinTransaction(backend, w, consumers);
-      const reply = collected();
-      if (plan === null && bound === null) {
-        fe.query(w, sql);
-      } else {
-        const params = bound?.params ?? [];
-        const paramFormats = bound?.paramFormats ?? [];
-        for (const before of plan?.before ?? []) {
-          fe.parse(w, '', before, paramTypes);
-          fe.bind(w, '', '', paramFormats, params, [1]);
-          fe.describe(w, 'P', '');
-          fe.execute(w, '', 0);
-        }
-        fe.parse(w, '', sql, paramTypes);
-        fe.bind(w, '', '', paramFormats, params, resultFormats);
+  const run = (backend: BackendConnection, index: number): Promise<Collected> => {
+    const w = new MessageWriter(256 + sql.length);
+    const consumers: Consumer[] = [];
+    session.joinTransaction(backend, w, consumers);
+    if (index > 0) {
+      for (const sync of deterministic.sequenceSync) {
+        fe.query(w, sync);
+        consumers.push(collect(collected()));
+      }
+    }
+    const reply = collected();
+    if (plan === null && bound === null) {
+      fe.query(w, sql);
+    } else {
+      const params = bound?.params ?? [];
+      const paramFormats = bound?.paramFormats ?? [];
+      for (const before of plan?.before ?? []) {
+        fe.parse(w, '', before, paramTypes);
+        fe.bind(w, '', '', paramFormats, params, [1]);
         fe.describe(w, 'P', '');
         fe.execute(w, '', 0);
-        fe.sync(w);
-        backend.statements.set('', sql);
       }
-      consumers.push(collect(reply));
-      return backend.request(w.take(), ...consumers).then(
-        () => reply,
-        (error: SqlError): Collected => ({ ...collected(), error }),
-      );
-    }),
-  );
+      fe.parse(w, '', sql, paramTypes);
+      fe.bind(w, '', '', paramFormats, params, resultFormats);
+      fe.describe(w, 'P', '');
+      fe.execute(w, '', 0);
+      fe.sync(w);
+      backend.statements.set('', sql);
+    }
+    consumers.push(collect(reply));
+    return backend.request(w.take(), ...consumers).then(
+      () => reply,
+      (error: SqlError): Collected => ({ ...collected(), error }),
+    );
+  };
+  // The first backend goes first: whoever gets a row lock there goes first everywhere, so
+  // concurrent changes apply in the same order on every backend and cannot deadlock across them.
+  const head = await run(backends[0] as BackendConnection, 0);
+  const replies =
+    head.error !== null
+      ? [head]
+      : [head, ...(await Promise.all(backends.slice(1).map((backend, i) => run(backend, i + 1))))];
 
   const failed = replies.find((reply) => reply.error !== null);
   if (failed?.error) {
-    session.audit(statement.sql, paramsText(bound), 'failed', failed.error, {
+    session.audit(original.sql, paramsText(bound), 'failed', failed.error, {
       kind: statement.classification.class,
       durationMs: performance.now() - started,
     });
@@ -162,7 +177,7 @@ export async function write(
     session: session.id,
     transaction: txn.id,
     kind: statement.classification.class,
-    sql: statement.sql,
+    sql: original.sql,
     params: paramsText(bound),
     outcome: 'committed',
     error: null,
@@ -172,6 +187,56 @@ export async function write(
     rollbackOf: null,
     ...capture,
   });
+}
+
+/**
+ * Evaluates the clock, random values and sequences of a change once, on the first backend and
+ * inside the transaction, and rewrites the statement with the values; other backends' sequences
+ * are moved up to the values used. Refuses what cannot be made identical.
+ */
+async function makeDeterministic(
+  session: Session,
+  statement: ParsedStatement,
+  backends: readonly BackendConnection[],
+): Promise<{ statement: ParsedStatement; sequenceSync: string[] }> {
+  const unchanged = { statement, sequenceSync: [] };
+  if (!CAPTURED_TYPES.has(statement.type) && statement.type !== 'MergeStmt') return unchanged;
+  const body = statement.node[statement.type] as {
+    relation?: { schemaname?: string; relname?: string };
+  };
+  const relation = body.relation;
+  const table =
+    relation?.relname === undefined
+      ? undefined
+      : session.cluster.resolveTable(relation.schemaname, relation.relname, session.searchPath);
+  const result = planDeterminism(statement.node, table);
+  if (result === null) return unchanged;
+  if ('refusal' in result) {
+    throw new SqlError(
+      SqlState.FEATURE_NOT_SUPPORTED,
+      `the proxy cannot make this change identical on every backend: ${result.refusal}`,
+      { hint: 'Compute the value in the application and pass it as a literal or parameter.' },
+    );
+  }
+  const first = backends[0] as BackendConnection;
+  const w = new MessageWriter(128 + result.plan.evaluate.length);
+  const consumers: Consumer[] = [];
+  session.joinTransaction(first, w, consumers);
+  fe.query(w, result.plan.evaluate);
+  const reply = collected();
+  consumers.push(collect(reply));
+  await first.request(w.take(), ...consumers);
+  if (reply.error !== null) throw reply.error;
+  const rows = (reply.results[0]?.rows ?? []).map((row): [number, string | null, string] => [
+    Number(row[0]?.toString()),
+    row[1] === null || row[1] === undefined ? null : row[1].toString(),
+    row[2]?.toString() ?? 'text',
+  ]);
+  const applied = result.plan.apply(rows);
+  return {
+    statement: { ...statement, node: applied.node, sql: applied.sql },
+    sequenceSync: applied.sequenceSync,
+  };
 }
 
 /** `schema.table` that an INSERT, UPDATE, DELETE or MERGE writes, when it is known. */
@@ -238,11 +303,14 @@ function compareReplies(
     if (a !== b) difference = `answered "${b}" where ${backends[0]?.name} answered "${a}"`;
     const mainA = reference.results[beforeCount];
     const mainB = other.results[beforeCount];
-    if (difference === undefined && hidden > 0 && mainA !== undefined && mainB !== undefined) {
+    // Captured keys must agree; a change without capture that returns rows (SELECT nextval(...))
+    // must return the same rows.
+    const compared = hidden > 0 ? hidden : (mainA?.fields?.length ?? 0);
+    if (difference === undefined && compared > 0 && mainA !== undefined && mainB !== undefined) {
       const keys = (r: StatementResult) =>
         r.rows.map((row) =>
           row
-            .slice(row.length - hidden)
+            .slice(row.length - compared)
             .map((v) => v?.toString('hex') ?? 'null')
             .join('|'),
         );
