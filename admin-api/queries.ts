@@ -23,7 +23,7 @@ import {
 
 const KINDS = ['read', 'write', 'ddl', 'transaction', 'session', 'other', 'rollback'] as const;
 const REVERSIBILITY = ['exact', 'partial', 'irreversible', 'none'] as const;
-const OUTCOMES = ['committed', 'failed', 'refused', 'executed'] as const;
+const OUTCOMES = ['committed', 'failed', 'refused', 'executed', 'rolled_back'] as const;
 
 const undoValue = object({
   oid: required(integer()),

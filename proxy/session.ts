@@ -3,6 +3,8 @@ import { can, type Identity } from '../src/auth/identity.ts';
 import type { AuditEntryInput, Outcome } from '../src/cluster/audit.ts';
 import { SqlError, SqlState } from '../src/errors.ts';
 import type { Logger } from '../src/log.ts';
+import type { StatementClass } from '../src/sql/classify.ts';
+import { deparseNode } from '../src/sql/deparse.ts';
 import { type ParsedStatement, parseSql } from '../src/sql/parse.ts';
 import type { BackendConnection, Consumer } from './backend-connection.ts';
 import { tagRowCount } from './backend-decode.ts';
@@ -26,7 +28,7 @@ import {
   Reported,
 } from './session-types.ts';
 import { Transaction } from './transaction.ts';
-import { runEverywhere, savepoint, write } from './write.ts';
+import { paramsText, runEverywhere, savepoint, write } from './write.ts';
 import { MessageWriter } from './writer.ts';
 
 export interface SessionOptions {
@@ -125,6 +127,8 @@ export class Session {
   async handle(messages: FrontendMessage[], frames?: Frame[]): Promise<void> {
     const first = messages[0];
     if (first === undefined) return;
+    // A statement boundary outside a transaction: reopen connections to backends that are back.
+    if (this.txn === null) await this.cluster.reviveBackends(this.backends);
     this.channel.cork();
     try {
       if (first.type === 'query') await this.simpleQuery(first.sql);
@@ -148,7 +152,15 @@ export class Session {
       }
       for (const statement of statements) this.authorize(statement);
     } catch (error) {
-      this.audit(sql, null, 'refused', error);
+      this.audit(
+        sql,
+        null,
+        error instanceof SqlError && error.code === SqlState.SYNTAX_ERROR ? 'failed' : 'refused',
+        error,
+        {
+          kind: refusedKind(sql),
+        },
+      );
       this.sendError(error);
       this.afterError();
       this.readyForQuery();
@@ -170,15 +182,24 @@ export class Session {
 
   /** Refuses a statement the token may not run, or that the proxy never runs. */
   authorize(statement: ParsedStatement): void {
+    if (statement.type === 'ExecuteStmt') {
+      const name = (statement.node['ExecuteStmt'] as { name?: string }).name ?? '';
+      const inner = this.sqlPrepared.get(name);
+      if (inner !== undefined) {
+        this.authorize(inner);
+        return;
+      }
+    }
     const { classification } = statement;
     if (classification.refusal !== undefined) {
       throw new SqlError(SqlState.INSUFFICIENT_PRIVILEGE, classification.refusal);
     }
     const permission = classification.permission;
     if (permission !== null && !can(this.identity, this.cluster.name, permission)) {
+      const verb = statement.sql.split(/\s+/, 1)[0]?.toUpperCase() ?? statement.type;
       throw new SqlError(
         SqlState.INSUFFICIENT_PRIVILEGE,
-        `permission denied: ${statement.type.replace(/Stmt$/, '')} is a ${classification.class} statement and needs the "${permission}" permission on cluster "${this.cluster.name}"`,
+        `permission denied: ${verb} (a ${classification.class} statement) needs the "${permission}" permission on cluster "${this.cluster.name}"`,
         { hint: 'Ask an administrator for a token that grants it (POST /tokens).' },
       );
     }
@@ -194,7 +215,8 @@ export class Session {
       );
     }
     const started = performance.now();
-    switch (classification.class) {
+    const cls = this.effectiveClass(statement);
+    switch (cls) {
       case 'transaction':
         await this.transactionStatement(statement);
         return;
@@ -203,13 +225,54 @@ export class Session {
         return;
       case 'session':
         await this.everywhere(statement, bound, started);
+        if (statement.type === 'PrepareStmt') this.rememberSqlPrepare(statement);
         return;
-      default: {
+      default:
         if (this.txn === null) this.txn = new Transaction(false);
-        if (statement.type === 'CopyStmt') await copyIn(this, statement, started);
-        else await write(this, statement, bound, started);
-      }
+        try {
+          if (statement.type === 'CopyStmt') await copyIn(this, statement, started);
+          else if (statement.type === 'NotifyStmt') this.deferNotify(statement);
+          else await write(this, statement, bound, started);
+        } catch (error) {
+          this.audit(statement.sql, paramsText(bound), 'failed', error, {
+            kind: cls,
+            durationMs: performance.now() - started,
+          });
+          throw error;
+        }
     }
+  }
+
+  /** SQL-level PREPARE: what each name runs, so that EXECUTE is routed and authorized as that. */
+  private readonly sqlPrepared = new Map<string, ParsedStatement>();
+
+  private rememberSqlPrepare(statement: ParsedStatement): void {
+    const body = statement.node['PrepareStmt'] as {
+      name?: string;
+      query?: Record<string, unknown>;
+    };
+    if (body.name === undefined || body.query === undefined) return;
+    const inner = parseSql(deparseNode(body.query))[0];
+    if (inner !== undefined) this.sqlPrepared.set(body.name, inner);
+  }
+
+  /** The class a statement runs as here: EXECUTE takes the class of what it executes. */
+  effectiveClass(statement: ParsedStatement): StatementClass {
+    if (statement.type !== 'ExecuteStmt') return statement.classification.class;
+    const name = (statement.node['ExecuteStmt'] as { name?: string }).name ?? '';
+    const inner = this.sqlPrepared.get(name);
+    // An unknown name is left to the backends, which answer that it does not exist.
+    return inner?.classification.class === 'read' ? 'read' : 'write';
+  }
+
+  /**
+   * NOTIFY is held until the transaction commits, then sent to the first backend alone: a
+   * prepared transaction may not notify, and one backend notifying is what listeners need.
+   */
+  private deferNotify(statement: ParsedStatement): void {
+    const txn = this.txn as Transaction;
+    txn.notifies.push(statement.sql);
+    be.commandComplete(this.out, 'NOTIFY');
   }
 
   /** Healthy backends, or an error naming the first that is not (writes need every backend). */
@@ -393,18 +456,18 @@ export class Session {
           return;
         }
         if (txn.failed) {
-          await rollbackTransaction(this, txn);
+          await this.abort(txn);
           this.txn = null;
           tag('ROLLBACK');
           return;
         }
         this.txn = null;
-        await commitTransaction(this, txn);
+        await this.commit(txn);
         tag('COMMIT');
         return;
       case 'rollback':
         if (txn === null || !txn.explicit) this.notice('there is no transaction in progress');
-        if (txn !== null) await rollbackTransaction(this, txn);
+        if (txn !== null) await this.abort(txn);
         this.txn = null;
         tag('ROLLBACK');
         return;
@@ -426,12 +489,43 @@ export class Session {
     }
   }
 
+  /** Rolls back on every backend; the changes it made are still audited, as rolled back. */
+  private async abort(txn: Transaction): Promise<void> {
+    await rollbackTransaction(this, txn);
+    for (const entry of txn.entries) {
+      const id = this.catalog.recordLater({
+        ...entry,
+        outcome: 'rolled_back',
+        rollback: null,
+        reversibility: 'none',
+        reason: 'the transaction was rolled back',
+      });
+      id.catch((e: Error) =>
+        this.logger.warn('audit.write_failed', { session: this.id, error: e.message }),
+      );
+    }
+  }
+
+  /** Commits on every backend, then sends the transaction's NOTIFYs (PostgreSQL delivers them at commit too). */
+  private async commit(txn: Transaction): Promise<void> {
+    await commitTransaction(this, txn);
+    if (txn.notifies.length === 0) return;
+    const backend = this.backends.find((b) => b.failure === undefined);
+    if (backend === undefined) return;
+    const sql = txn.notifies.join(';\n');
+    const reply = await backend.simple(sql);
+    this.audit(sql, null, reply.error === null ? 'executed' : 'failed', reply.error, {
+      kind: 'write',
+    });
+    if (reply.error !== null) throw reply.error;
+  }
+
   /** Commits the implicit transaction of a Query string or of a Sync. */
   async finishImplicit(): Promise<void> {
     const txn = this.txn;
     if (txn === null || txn.explicit) return;
     this.txn = null;
-    if (txn.begun.size > 0) await commitTransaction(this, txn);
+    if (txn.begun.size > 0 || txn.notifies.length > 0) await this.commit(txn);
   }
 
   /** After an error: an implicit transaction ends (rolled back); an explicit one is failed. */
@@ -443,7 +537,7 @@ export class Session {
       return;
     }
     this.txn = null;
-    await rollbackTransaction(this, txn).catch(() => {});
+    await this.abort(txn).catch(() => {});
   }
 
   /** Records a statement that changed nothing (read, session, failure, refusal) off the hot path. */
@@ -494,4 +588,13 @@ function beginSql(statement: ParsedStatement): string {
   };
   const readMode = body.options?.some((o) => o.DefElem?.defname === 'transaction_read_only');
   return readMode ? statement.sql : `${statement.sql} READ WRITE`;
+}
+
+/** The class of the first statement of a refused query string, for its audit entry. */
+function refusedKind(sql: string): StatementClass {
+  try {
+    return parseSql(sql)[0]?.classification.class ?? 'other';
+  } catch {
+    return 'other';
+  }
 }

@@ -21,6 +21,8 @@ export class Transaction {
   readonly tables = new Set<string>();
   /** Audit entries of the changes made so far; written with the commit decision. */
   readonly entries: AuditEntryInput[] = [];
+  /** NOTIFY statements, sent once the transaction has committed. */
+  readonly notifies: string[] = [];
   readonly savepoints: { name: string; entries: number }[] = [];
 
   constructor(

@@ -135,10 +135,6 @@ export async function write(
 
   const failed = replies.find((reply) => reply.error !== null);
   if (failed?.error) {
-    session.audit(original.sql, paramsText(bound), 'failed', failed.error, {
-      kind: statement.classification.class,
-      durationMs: performance.now() - started,
-    });
     throw failed.error;
   }
   const first = replies[0] as Collected;
@@ -335,7 +331,6 @@ function compareReplies(
 function relayAsides(session: Session, reply: Collected): void {
   for (const frame of reply.asides) {
     if (frame.code === BackendCode.ParameterStatus && isHiddenParameter(frame.body)) continue;
-    if (frame.code === BackendCode.NotificationResponse) continue;
     session.flushOut();
     session.channel.write(frame.raw);
   }

@@ -4,7 +4,7 @@ import type { StatementClass } from '../sql/classify-types.ts';
 export type Reversibility = 'exact' | 'partial' | 'irreversible' | 'none';
 
 /** What happened to an audited statement. */
-export type Outcome = 'committed' | 'failed' | 'refused' | 'executed';
+export type Outcome = 'committed' | 'failed' | 'refused' | 'executed' | 'rolled_back';
 
 /**
  * One value bound to an undo statement. Values travel in PostgreSQL's binary format
