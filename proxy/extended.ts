@@ -1,7 +1,9 @@
 import { SqlError, SqlState } from '../src/errors.ts';
 import { type ParsedStatement, parseSql } from '../src/sql/parse.ts';
 import type { BackendConnection, Consumer } from './backend-connection.ts';
+import { backendError } from './backend-decode.ts';
 import * as be from './backend-encode.ts';
+import { BackendCode } from './codes.ts';
 import type { Frame } from './framing.ts';
 import type { FrontendMessage } from './frontend.ts';
 import * as fe from './frontend-encode.ts';
@@ -136,6 +138,10 @@ async function onDescribe(session: Session, target: 'S' | 'P', name: string): Pr
     else be.rowDescription(session.out, shape.fields);
     return;
   }
+  if (!session.portals.has(name) && session.txn !== null && name !== '') {
+    await describeBackendPortal(session, name);
+    return;
+  }
   const portal = portalNamed(session, name);
   const { statement } = portal;
   if (statement.parsed === null) {
@@ -182,6 +188,34 @@ async function onExecute(session: Session, portalName: string, maxRows: number):
   await session.execute(statement, statement.classification.class === 'transaction' ? null : bound);
 }
 
+/** A cursor opened with DECLARE is a portal the backend knows and the session does not: ask it. */
+async function describeBackendPortal(session: Session, name: string): Promise<void> {
+  const backend = session.readBackend();
+  const w = new MessageWriter(32);
+  fe.describe(w, 'P', name);
+  fe.flush(w);
+  backend.unsynced = true;
+  session.flushOut();
+  let error: SqlError | null = null;
+  await backend.request(w.take(), (frame) => {
+    if (frame.code === BackendCode.ErrorResponse) {
+      error = backendError(frame.body);
+      return true;
+    }
+    if (frame.code === BackendCode.RowDescription || frame.code === BackendCode.NoData) {
+      session.channel.write(frame.raw);
+      return true;
+    }
+    return false;
+  });
+  if (error !== null) {
+    const sw = new MessageWriter(8);
+    backend.unsynced = false;
+    await backend.request(fe.sync(sw).take(), collect(collected()));
+    throw error;
+  }
+}
+
 /** Makes sure the backend has the client's prepared statement, under the same name. */
 function ensureStatement(
   backend: BackendConnection,
@@ -195,33 +229,43 @@ function ensureStatement(
   backend.statements.set(statement.name, statement.sql);
 }
 
-/** A read portal runs on one backend; its rows are relayed as sent. */
+/**
+ * A read portal runs on one backend; its rows are relayed as sent. A portal suspended by a row
+ * limit stays on its backend, where the next Execute resumes it.
+ */
 async function executeRead(
   session: Session,
   portal: Portal,
   maxRows: number,
   started: number,
 ): Promise<void> {
-  const backend = session.readBackend();
+  const resumable = portal.backend !== undefined && portal.backend.failure === undefined;
+  const backend = resumable ? (portal.backend as BackendConnection) : session.readBackend();
   const w = new MessageWriter(128);
   const consumers: Consumer[] = [];
   if (session.txn?.explicit) session.joinTransaction(backend, w, consumers);
-  ensureStatement(backend, portal.statement, w);
-  fe.bind(
-    w,
-    portal.name,
-    portal.statement.name,
-    portal.paramFormats,
-    portal.params,
-    portal.resultFormats,
-  );
+  if (!(resumable && backend.portals.has(portal.name))) {
+    if (portal.name !== '' && backend.portals.has(portal.name)) fe.close(w, 'P', portal.name);
+    ensureStatement(backend, portal.statement, w);
+    fe.bind(
+      w,
+      portal.name,
+      portal.statement.name,
+      portal.paramFormats,
+      portal.params,
+      portal.resultFormats,
+    );
+  }
   fe.execute(w, portal.name, maxRows);
   fe.flush(w);
   backend.unsynced = true;
   session.flushOut();
   const relay = session.relay('complete');
   consumers.push(relay.consumer);
-  await backend.request(w.take(), ...consumers);
+  const request = backend.request(w.take(), ...consumers);
+  backend.portals.add(portal.name);
+  portal.backend = backend;
+  await request;
   const bound = { paramFormats: portal.paramFormats, params: portal.params } as Bound;
   session.audit(
     portal.statement.sql,
@@ -245,7 +289,25 @@ async function executeRead(
 
 function onClose(session: Session, target: 'S' | 'P', name: string): void {
   if (target === 'S') session.statements.delete(name);
-  else session.portals.delete(name);
+  else {
+    const backend = session.portals.get(name)?.backend;
+    session.portals.delete(name);
+    if (backend !== undefined && name !== '' && backend.portals.has(name)) {
+      // Closed on the backend too, so that the name can be bound again there.
+      const w = new MessageWriter(32);
+      fe.close(w, 'P', name);
+      fe.flush(w);
+      backend.portals.delete(name);
+      backend.unsynced = true;
+      backend
+        .request(
+          w.take(),
+          (frame) =>
+            frame.code === BackendCode.CloseComplete || frame.code === BackendCode.ErrorResponse,
+        )
+        .catch(() => {});
+    }
+  }
   session.out.bytes(be.closeComplete);
 }
 
@@ -359,7 +421,8 @@ async function fastPath(
     session.statements.set(name, { name, ...statement });
   }
   session.flushOut();
-  const relay = session.relay('ready');
+  // The backend answers the client's own Parse, Bind and Close here: relay those answers too.
+  const relay = session.relay('ready', true);
   consumers.push(relay.consumer);
   await backend.request(w.take(), ...consumers);
   for (const { sql, bound } of executed) {

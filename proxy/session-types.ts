@@ -1,4 +1,5 @@
 import type { ParsedStatement } from '../src/sql/parse.ts';
+import type { BackendConnection } from './backend-connection.ts';
 
 /** Where a session's replies go: a client socket, or a collector for internal sessions. */
 export interface ClientChannel {
@@ -22,6 +23,8 @@ export interface Portal {
   paramFormats: number[];
   params: (Buffer | null)[];
   resultFormats: number[];
+  /** The backend where the proxy bound it, for an Execute that resumes it. */
+  backend?: BackendConnection;
 }
 
 /** Bound values of a statement run through the extended protocol. */

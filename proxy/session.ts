@@ -228,6 +228,18 @@ export class Session {
         if (statement.type === 'PrepareStmt') this.rememberSqlPrepare(statement);
         return;
       default:
+        if (cannotRunInTransaction(statement) && !this.txn?.explicit) {
+          // VACUUM, CREATE DATABASE, ... refuse transaction blocks: they run on every backend alone.
+          await runEverywhere(this, statement, bound);
+          this.audit(statement.sql, null, 'executed', null, {
+            kind: cls,
+            durationMs: performance.now() - started,
+            reversibility: 'irreversible',
+            reason:
+              'runs outside a transaction, so it is neither atomic across backends nor undone',
+          });
+          return;
+        }
         if (this.txn === null) this.txn = new Transaction(false);
         try {
           if (statement.type === 'CopyStmt') await copyIn(this, statement, started);
@@ -326,6 +338,9 @@ export class Session {
       backend.unsynced = false;
     }
     fe.query(w, txn.beginSql);
+    // A simple Query destroys the unnamed statement and portal: whatever follows must not count on them.
+    backend.statements.delete('');
+    backend.portals.delete('');
     const result = collected();
     consumers.push((frame) => {
       const done = collect(result)(frame);
@@ -362,7 +377,10 @@ export class Session {
    * A consumer that relays a reply to the client untouched, up to ReadyForQuery (which the
    * session sends itself), keeping the error aside so the session can stop on it.
    */
-  relay(until: 'ready' | 'complete' = 'ready'): {
+  relay(
+    until: 'ready' | 'complete' = 'ready',
+    passCompletions = false,
+  ): {
     consumer: Consumer;
     error: SqlError | null;
     tag: string | null;
@@ -396,7 +414,8 @@ export class Session {
         case BackendCode.ParseComplete:
         case BackendCode.BindComplete:
         case BackendCode.CloseComplete:
-          // The session already answered the client's own Parse, Bind and Close.
+          // Unless these answer the client's own messages, the session already answered them.
+          if (passCompletions) this.channel.write(frame.raw);
           return false;
         default:
           this.channel.write(frame.raw);
@@ -596,5 +615,30 @@ function refusedKind(sql: string): StatementClass {
     return parseSql(sql)[0]?.classification.class ?? 'other';
   } catch {
     return 'other';
+  }
+}
+
+/** Statements PostgreSQL refuses to run inside a transaction block. */
+function cannotRunInTransaction(statement: ParsedStatement): boolean {
+  const body = statement.node[statement.type] as Record<string, unknown> | undefined;
+  switch (statement.type) {
+    case 'VacuumStmt':
+    case 'CreatedbStmt':
+    case 'DropdbStmt':
+    case 'AlterSystemStmt':
+    case 'CreateTableSpaceStmt':
+    case 'DropTableSpaceStmt':
+    case 'CreateSubscriptionStmt':
+    case 'DropSubscriptionStmt':
+      return true;
+    case 'IndexStmt':
+    case 'DropStmt':
+      return body?.['concurrent'] === true;
+    case 'ReindexStmt':
+      return JSON.stringify(body?.['params'] ?? []).includes('concurrently');
+    case 'ClusterStmt':
+      return body?.['relation'] === undefined;
+    default:
+      return false;
   }
 }

@@ -9,6 +9,7 @@ import type { BackendConnection, Consumer } from './backend-connection.ts';
 import { type FieldDescription, tagRowCount } from './backend-decode.ts';
 import * as be from './backend-encode.ts';
 import { BackendCode } from './codes.ts';
+import { fanoutError } from './fanout-error.ts';
 import * as fe from './frontend-encode.ts';
 import { type Collected, collect, collected, type StatementResult } from './results.ts';
 import type { Session } from './session.ts';
@@ -133,10 +134,8 @@ export async function write(
       ? [head]
       : [head, ...(await Promise.all(backends.slice(1).map((backend, i) => run(backend, i + 1))))];
 
-  const failed = replies.find((reply) => reply.error !== null);
-  if (failed?.error) {
-    throw failed.error;
-  }
+  const failure = fanoutError(backends, replies);
+  if (failure !== undefined) throw failure;
   const first = replies[0] as Collected;
   const beforeCount = plan?.before.length ?? 0;
   const main = first.results[beforeCount] ?? emptyResult();

@@ -1,0 +1,3 @@
+import { describePsycopg } from './psycopg-common.ts';
+
+describePsycopg('psycopg2', 'psycopg 2');
