@@ -10,12 +10,19 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { isDeepStrictEqual, parseArgs } from 'node:util';
 import { mintToken } from '../src/auth/tokens.ts';
 import type { Config } from '../src/config/types.ts';
 import { type EmbeddedPostgres, startPostgres } from '../src/embedded/postgres.ts';
-import { type PgbenchOutcome, pgbenchEnv, runPgbench } from './lib/pgbench-process.ts';
 import {
+  describe,
+  type PgbenchOutcome,
+  pgbenchEnv,
+  runPgbench,
+  succeeded,
+} from './lib/pgbench-process.ts';
+import {
+  activity,
   connectionArgs,
   differingTables,
   execute,
@@ -26,7 +33,13 @@ import {
   type Target,
 } from './lib/pgbench-setup.ts';
 import { type ProxyProcess, startProxyProcess } from './lib/proxy-process.ts';
-import { type Machine, type RunRecord, renderMachine, renderTable } from './lib/report.ts';
+import {
+  type Machine,
+  type RunRecord,
+  renderMachine,
+  renderTable,
+  toRunRecord,
+} from './lib/report.ts';
 
 const RESULTS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
 const CLUSTER = 'bench';
@@ -34,6 +47,7 @@ const SCALE = 1;
 const CLIENTS = 4;
 const THREADS = 2;
 const INIT_TIMEOUT_MS = 120_000;
+const STEP_TIMEOUT_MS = 60_000;
 /** Past its -T, pgbench still finishes the transactions in flight and disconnects. */
 const RUN_GRACE_MS = 30_000;
 
@@ -78,40 +92,56 @@ export async function main(argv: string[]): Promise<number> {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   await mkdir(RESULTS_DIR, { recursive: true });
   const servers: EmbeddedPostgres[] = [];
+  const runs: RunRecord[] = [];
   let bench: Bench | undefined;
+  let machine: Machine | undefined;
+  let init: Awaited<ReturnType<typeof initializeCluster>> | undefined;
+  let failure: string | undefined;
   try {
-    servers.push(...(await Promise.all([startPostgres(), startPostgres(), startPostgres()])));
+    const started = await Promise.allSettled([startPostgres(), startPostgres(), startPostgres()]);
+    for (const result of started) if (result.status === 'fulfilled') servers.push(result.value);
+    const refused = started.find((result) => result.status === 'rejected');
+    if (refused !== undefined) throw refused.reason;
     bench = await setUp(servers, path.join(RESULTS_DIR, `pgbench-${stamp}.proxy.log`));
-    const machine = await describeMachine(bench.direct);
-    const init = await initializeCluster(bench);
-    const runs = await measure(bench, seconds);
-    const ok = runs.every((run) => run.target === 'proxy' || run.status === 'ok');
-    const crashed = bench.findings.some((finding) => finding.startsWith('the proxy exited'));
+    machine = await describeMachine(bench.direct);
+    init = await initializeCluster(bench);
+    await measure(bench, seconds, runs);
+    machine.loadAtEnd = os.loadavg();
+  } catch (error) {
+    failure = (error as Error).stack ?? String(error);
+  } finally {
+    await bench?.proxyProcess.stop();
+    await Promise.allSettled(servers.map((server) => server.stop()));
+  }
+  const findings = bench?.findings ?? [];
+  if (machine !== undefined) {
     process.stdout.write(
       `\npgbench -c ${CLIENTS} -j ${THREADS} -T ${seconds}, scale ${SCALE}; ` +
         `direct = backend 0, database bench_direct; proxy = cluster of 2 backends\n` +
         `${renderMachine(machine)}\n\n${renderTable(runs)}\n`,
     );
-    if (bench.findings.length > 0) {
-      process.stdout.write(`\nFindings:\n${bench.findings.map((f) => `- ${f}`).join('\n')}\n`);
-    }
-    const file = path.join(RESULTS_DIR, `pgbench-${stamp}.json`);
-    const report = { startedAt: stamp, seconds, scale: SCALE, clients: CLIENTS, threads: THREADS };
-    await writeFile(
-      file,
-      `${JSON.stringify({ ...report, machine, init, runs, findings: bench.findings }, null, 2)}\n`,
-    );
-    process.stdout.write(`\nresults: ${path.relative(process.cwd(), file)}\n`);
-    process.stdout.write(`proxy log: ${path.relative(process.cwd(), bench.logPath)}\n`);
-    if (!ok) process.stderr.write('a direct run failed: the measurements are not usable\n');
-    return ok && !crashed ? 0 : 1;
-  } catch (error) {
-    process.stderr.write(`benchmark failed: ${(error as Error).stack ?? String(error)}\n`);
-    return 1;
-  } finally {
-    await bench?.proxyProcess.stop();
-    await Promise.allSettled(servers.map((server) => server.stop()));
   }
+  if (findings.length > 0) {
+    process.stdout.write(`\nFindings:\n${findings.map((f) => `- ${f}`).join('\n')}\n`);
+  }
+  const file = path.join(RESULTS_DIR, `pgbench-${stamp}.json`);
+  const settings = { startedAt: stamp, seconds, scale: SCALE, clients: CLIENTS, threads: THREADS };
+  const result = { ...settings, machine, init, runs, findings, failure: failure ?? null };
+  await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
+  process.stdout.write(`\nresults: ${path.relative(process.cwd(), file)}\n`);
+  if (bench !== undefined) {
+    process.stdout.write(`proxy log: ${path.relative(process.cwd(), bench.logPath)}\n`);
+  }
+  if (failure !== undefined) {
+    process.stderr.write(`benchmark failed: ${failure}\n`);
+    return 1;
+  }
+  // A proxy that misbehaves is a finding to report; a direct run that fails, or a proxy that
+  // dies, means the benchmark itself could not measure.
+  const directFailed = runs.some((run) => run.target === 'direct' && run.status !== 'ok');
+  if (directFailed) process.stderr.write('a direct run failed: the measurements are not usable\n');
+  const crashed = findings.some((finding) => finding.startsWith('the proxy exited'));
+  return directFailed || crashed ? 1 : 0;
 }
 
 async function setUp(servers: EmbeddedPostgres[], logPath: string): Promise<Bench> {
@@ -149,7 +179,7 @@ async function setUp(servers: EmbeddedPostgres[], logPath: string): Promise<Benc
       },
     ],
     dataDir: '/nonexistent',
-    log: { level: 'warn' },
+    log: { level: 'info' },
   };
   const proxyProcess = await startProxyProcess(config, logPath);
   const token = await mintToken(secret, { subject: 'bench', admin: true, expiresIn: '6h' });
@@ -177,52 +207,62 @@ async function setUp(servers: EmbeddedPostgres[], logPath: string): Promise<Benc
 async function initializeCluster(bench: Bench) {
   const direct = await initialize(bench.direct, SCALE, INIT_TIMEOUT_MS);
   if (!succeeded(direct)) throw new Error(`pgbench -i on backend 0 failed:\n${direct.stderr}`);
-  const viaProxy = await initialize(bench.proxy, SCALE, INIT_TIMEOUT_MS);
-  const record = {
+  const viaProxy = await initialize(bench.proxy, SCALE, INIT_TIMEOUT_MS, {
+    onTimeout: () => probe(bench),
+  });
+  const result = {
     directMs: direct.elapsedMs,
     proxyMs: viaProxy.elapsedMs,
     throughProxy: succeeded(viaProxy),
-    proxyErrors: viaProxy.errors,
-    steps: [] as { step: string; ok: boolean; errors: string[] }[],
-    fellBack: false,
+    proxyOutput: viaProxy.stdout + viaProxy.stderr,
+    atTimeout: viaProxy.atTimeout ?? null,
+    steps: [] as { step: string; ok: boolean; elapsedMs: number; errors: string[] }[],
   };
-  let problem: string | undefined;
-  if (!record.throughProxy) {
-    problem = `pgbench -i -s ${SCALE} through the proxy failed (${describe(viaProxy)})`;
-    // d drop, t create tables, g generate with COPY, G generate with INSERT ... SELECT,
-    // v vacuum, p primary keys.
-    for (const step of ['d', 't', 'g', 'G', 'v', 'p']) {
-      const outcome = await initialize(bench.proxy, SCALE, INIT_TIMEOUT_MS, step);
-      record.steps.push({ step, ok: succeeded(outcome), errors: outcome.errors });
-    }
-    const steps = record.steps.map((s) => `${s.step}:${s.ok ? 'ok' : 'failed'}`).join(' ');
-    problem += `; each step alone through the proxy: ${steps}`;
-  } else {
+  if (result.throughProxy) {
     const counts = await Promise.all(bench.backends.map(pgbenchRowCounts));
     const differ = await differingTables(...bench.backends);
-    const expected = JSON.stringify({
+    const expected = {
       branches: SCALE,
       tellers: 10 * SCALE,
       accounts: 100_000 * SCALE,
       history: 0,
-    });
-    if (differ.length > 0 || counts.some((c) => JSON.stringify(c) !== expected)) {
-      problem =
-        `pgbench -i through the proxy reported success but left backends with ` +
-        `${JSON.stringify(counts)}, differing tables: ${differ.join(', ') || 'none'}`;
-    }
-  }
-  if (problem !== undefined) {
-    bench.findings.push(problem);
+    };
+    if (differ.length === 0 && counts.every((c) => isDeepStrictEqual(c, expected))) return result;
+    bench.findings.push(
+      `pgbench -i through the proxy reported success but left the backends with ` +
+        `${JSON.stringify(counts)}; tables that differ: ${differ.join(', ') || 'none'}`,
+    );
     await resync(bench);
-    record.fellBack = true;
+    return result;
   }
-  return record;
+  bench.findings.push(`pgbench -i -s ${SCALE} through the proxy failed: ${describe(viaProxy)}`);
+  // Each step alone, from a clean start: d drop, t create tables, g generate with COPY,
+  // G generate with INSERT ... SELECT, v vacuum, p primary keys.
+  await resync(bench);
+  for (const step of ['d', 't', 'g', 'G', 'v', 'p']) {
+    const outcome = await initialize(bench.proxy, SCALE, STEP_TIMEOUT_MS, {
+      steps: step,
+      onTimeout: () => probe(bench),
+    });
+    const ok = succeeded(outcome);
+    result.steps.push({ step, ok, elapsedMs: outcome.elapsedMs, errors: outcome.errors });
+    if (!ok) bench.findings.push(`pgbench -i -I ${step} through the proxy: ${describe(outcome)}`);
+    if (outcome.timedOut) await resync(bench);
+  }
+  await resync(bench);
+  return result;
 }
 
-/** Every workload and mode, direct then through the proxy. */
-async function measure(bench: Bench, seconds: number): Promise<RunRecord[]> {
-  const runs: RunRecord[] = [];
+/** What the sessions on both backends are doing, for a run that has stopped moving. */
+async function probe(bench: Bench): Promise<string> {
+  const parts = await Promise.all(
+    bench.backends.map(async (backend, index) => `backend ${index}:\n${await activity(backend)}`),
+  );
+  return parts.join('\n');
+}
+
+/** Every workload and mode, direct then through the proxy; each run is added to `runs`. */
+async function measure(bench: Bench, seconds: number, runs: RunRecord[]): Promise<void> {
   for (const workload of WORKLOADS) {
     for (const mode of MODES) {
       const args = ['-n', '-c', String(CLIENTS), '-j', String(THREADS), '-T', String(seconds)];
@@ -230,12 +270,12 @@ async function measure(bench: Bench, seconds: number): Promise<RunRecord[]> {
       const command = [...args, ...workload.args, '-M', mode];
       await prepareRun(bench.direct);
       const direct = await runOnce(bench.direct, command, seconds);
-      runs.push(record(pair, 'direct', direct));
+      runs.push(toRunRecord(pair, 'direct', direct));
       await Promise.all(bench.backends.map(prepareRun));
       const cpuBefore = await bench.proxyProcess.cpuMs();
-      const proxied = await runOnce(bench.proxy, command, seconds);
+      const proxied = await runOnce(bench.proxy, command, seconds, () => probe(bench));
       const cpuAfter = await bench.proxyProcess.cpuMs();
-      const proxy = record(pair, 'proxy', proxied, direct);
+      const proxy = toRunRecord(pair, 'proxy', proxied, direct);
       if (cpuBefore !== undefined && cpuAfter !== undefined) {
         proxy.proxyCpuPercent = Math.round(((cpuAfter - cpuBefore) / proxied.elapsedMs) * 100);
       }
@@ -243,14 +283,19 @@ async function measure(bench: Bench, seconds: number): Promise<RunRecord[]> {
       await checkAfterProxyRun(bench, proxy, proxied);
     }
   }
-  return runs;
 }
 
-function runOnce(target: Target, args: string[], seconds: number): Promise<PgbenchOutcome> {
+function runOnce(
+  target: Target,
+  args: string[],
+  seconds: number,
+  onTimeout?: () => Promise<string>,
+): Promise<PgbenchOutcome> {
   return runPgbench(
     [...args, ...connectionArgs(target), target.database],
     pgbenchEnv(target.password),
     seconds * 1000 + RUN_GRACE_MS,
+    onTimeout,
   );
 }
 
@@ -282,7 +327,12 @@ async function checkAfterProxyRun(bench: Bench, run: RunRecord, outcome: Pgbench
 async function resync(bench: Bench): Promise<void> {
   await bench.proxyProcess.stop();
   for (const [index, backend] of bench.backends.entries()) {
-    const left = await leftovers(backend);
+    // A closed connection takes PostgreSQL a moment to notice: wait up to 5 s for it.
+    let left = await leftovers(backend);
+    for (let waited = 0; left.sessions > 0 && waited < 5_000; waited += 250) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      left = await leftovers(backend);
+    }
     if (left.prepared.length > 0 || left.sessions > 0) {
       bench.findings.push(
         `after stopping the proxy, backend ${index} still had ${left.sessions} client sessions ` +
@@ -300,59 +350,6 @@ async function resync(bench: Bench): Promise<void> {
   }
 }
 
-function record(
-  pair: { workload: string; mode: string },
-  target: 'direct' | 'proxy',
-  outcome: PgbenchOutcome,
-  direct?: PgbenchOutcome,
-): RunRecord {
-  const ratio = (a: number | undefined, b: number | undefined) =>
-    a === undefined || b === undefined || b === 0 ? null : Math.round((a / b) * 1000) / 1000;
-  return {
-    ...pair,
-    target,
-    status: outcome.timedOut
-      ? 'timed out'
-      : succeeded(outcome)
-        ? 'ok'
-        : outcome.tps === undefined
-          ? 'failed'
-          : 'errors',
-    tps: outcome.tps ?? null,
-    latencyMs: outcome.latencyMs ?? null,
-    transactions: outcome.transactions ?? null,
-    failedTransactions: outcome.failedTransactions ?? null,
-    tpsRatio: direct ? ratio(outcome.tps, direct.tps) : null,
-    latencyRatio: direct ? ratio(outcome.latencyMs, direct.latencyMs) : null,
-    proxyCpuPercent: null,
-    backendsIdentical: null,
-    divergedTables: [],
-    errors: outcome.errors,
-    elapsedMs: outcome.elapsedMs,
-    command: `pgbench ${outcome.args.join(' ')}`,
-  };
-}
-
-function succeeded(outcome: PgbenchOutcome): boolean {
-  return (
-    outcome.code === 0 &&
-    !outcome.timedOut &&
-    !outcome.aborted &&
-    (outcome.failedTransactions ?? 0) === 0 &&
-    outcome.errors.length === 0
-  );
-}
-
-function describe(outcome: PgbenchOutcome): string {
-  const how = outcome.timedOut
-    ? `killed after ${outcome.elapsedMs} ms without finishing`
-    : outcome.signal !== null
-      ? `ended by ${outcome.signal}`
-      : `exit code ${outcome.code}`;
-  const errors = outcome.errors.length > 0 ? `: ${outcome.errors.join(' | ')}` : '';
-  return `${how}${errors}`;
-}
-
 async function describeMachine(target: Target): Promise<Machine> {
   const [version] = await execute(target, ['SHOW server_version']);
   const pgbench = await runPgbench(['--version'], pgbenchEnv(), 10_000);
@@ -364,5 +361,7 @@ async function describeMachine(target: Target): Promise<Machine> {
     node: process.version,
     postgres: String(version?.rows[0]?.server_version ?? 'unknown'),
     pgbench: pgbench.stdout.trim(),
+    loadAtStart: os.loadavg(),
+    loadAtEnd: [],
   };
 }

@@ -19,9 +19,12 @@ export interface PgbenchOutcome {
   aborted: boolean;
   /** The distinct error lines it printed (client numbers removed), at most ten. */
   errors: string[];
+  /** What the `onTimeout` probe saw when the time bound ran out, before pgbench was killed. */
+  atTimeout: string | undefined;
 }
 
 const KILL_GRACE_MS = 5_000;
+const PROBE_MS = 10_000;
 
 /** pgbench's environment: ours minus PG* variables, so only the arguments pick the target. */
 export function pgbenchEnv(password?: string): NodeJS.ProcessEnv {
@@ -34,11 +37,15 @@ export function pgbenchEnv(password?: string): NodeJS.ProcessEnv {
   return env;
 }
 
-/** Runs pgbench; after `timeoutMs` it gets SIGTERM, and SIGKILL if that is not enough. */
+/**
+ * Runs pgbench; after `timeoutMs` it gets SIGTERM, and SIGKILL if that is not enough. Before
+ * the kill, `onTimeout` may look at the servers to record what was stuck.
+ */
 export function runPgbench(
   args: string[],
   env: NodeJS.ProcessEnv,
   timeoutMs: number,
+  onTimeout?: () => Promise<string>,
 ): Promise<PgbenchOutcome> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
@@ -46,14 +53,21 @@ export function runPgbench(
     let stdout = '';
     let stderr = '';
     let timedOut = false;
+    let atTimeout: string | undefined;
     child.stdout.on('data', (chunk) => {
       stdout += chunk;
     });
     child.stderr.on('data', (chunk) => {
       stderr += chunk;
     });
-    const timer = setTimeout(() => {
+    const timer = setTimeout(async () => {
       timedOut = true;
+      if (onTimeout !== undefined) {
+        atTimeout = await Promise.race([
+          onTimeout().catch((error: Error) => `probe failed: ${error.message}`),
+          new Promise<string>((done) => setTimeout(() => done('probe timed out'), PROBE_MS)),
+        ]);
+      }
       child.kill('SIGTERM');
       setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS).unref();
     }, timeoutMs);
@@ -74,6 +88,7 @@ export function runPgbench(
         ...parseSummary(stdout),
         aborted: /Run was aborted/.test(stdout + stderr),
         errors: errorLines(stderr),
+        atTimeout,
       });
     });
   });
@@ -98,6 +113,31 @@ function errorLines(stderr: string): string[] {
     .split('\n')
     .map((line) => line.trim())
     .filter((line) => /error|fatal|abort|detail|hint/i.test(line))
-    .map((line) => line.replace(/client \d+/g, 'client N'));
+    .map((line) => line.replace(/client \d+/g, 'client N'))
+    // libpq had no message to give, e.g. PQprepare got no ParseComplete and no ErrorResponse.
+    .map((line) => (/^pgbench: error:$/.test(line) ? `${line} (empty message)` : line));
   return [...new Set(lines)].slice(0, 10);
+}
+
+/** Exit code 0, no error printed, no failed or aborted transaction, within its time bound. */
+export function succeeded(outcome: PgbenchOutcome): boolean {
+  return (
+    outcome.code === 0 &&
+    !outcome.timedOut &&
+    !outcome.aborted &&
+    (outcome.failedTransactions ?? 0) === 0 &&
+    outcome.errors.length === 0
+  );
+}
+
+/** How a run ended, its error lines, and what was stuck if it ran out of time. */
+export function describe(outcome: PgbenchOutcome): string {
+  const how = outcome.timedOut
+    ? `killed after ${outcome.elapsedMs} ms without finishing`
+    : outcome.signal !== null
+      ? `ended by ${outcome.signal}`
+      : `exit code ${outcome.code}`;
+  const errors = outcome.errors.length > 0 ? `: ${outcome.errors.join(' | ')}` : '';
+  const stuck = outcome.atTimeout === undefined ? '' : `; at the time bound:\n${outcome.atTimeout}`;
+  return `${how}${errors}${stuck}`;
 }

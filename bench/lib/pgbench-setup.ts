@@ -49,13 +49,14 @@ export function initialize(
   target: Target,
   scale: number,
   timeoutMs: number,
-  steps?: string,
+  options: { steps?: string; onTimeout?: () => Promise<string> } = {},
 ): Promise<PgbenchOutcome> {
-  const args = ['-i', '-q', '-s', String(scale), ...(steps ? ['-I', steps] : [])];
+  const args = ['-i', '-q', '-s', String(scale), ...(options.steps ? ['-I', options.steps] : [])];
   return runPgbench(
     [...args, ...connectionArgs(target), target.database],
     pgbenchEnv(target.password),
     timeoutMs,
+    options.onTimeout,
   );
 }
 
@@ -98,10 +99,34 @@ export async function leftovers(target: Target): Promise<{ prepared: string[]; s
   const [prepared, sessions] = await execute(target, [
     'SELECT gid FROM pg_prepared_xacts ORDER BY gid',
     `SELECT count(*)::int AS n FROM pg_stat_activity
-     WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()`,
+     WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
+       AND datname = current_database()`,
   ]);
   return {
     prepared: (prepared?.rows ?? []).map((row: { gid: string }) => row.gid),
     sessions: Number(sessions?.rows[0]?.n ?? 0),
   };
+}
+
+/** One line per other session of the target's database: state, wait, transaction age, query. */
+export async function activity(target: Target): Promise<string> {
+  const [sessions, prepared] = await execute(target, [
+    `SELECT pid, coalesce(application_name, '') AS app, state,
+            coalesce(wait_event_type || ':' || wait_event, '-') AS wait,
+            coalesce(round(extract(epoch FROM now() - xact_start))::text || ' s', '-') AS xact,
+            coalesce(pg_blocking_pids(pid)::text, '{}') AS blocked_by,
+            left(regexp_replace(query, '\\s+', ' ', 'g'), 160) AS query
+       FROM pg_stat_activity
+      WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
+        AND datname = current_database()
+      ORDER BY pid`,
+    'SELECT gid, prepared FROM pg_prepared_xacts ORDER BY gid',
+  ]);
+  const lines = (sessions?.rows ?? []).map(
+    (row) =>
+      `  pid ${row.pid} ${row.app} ${row.state} wait=${row.wait} xact=${row.xact} ` +
+      `blocked_by=${row.blocked_by}: ${row.query}`,
+  );
+  for (const row of prepared?.rows ?? []) lines.push(`  prepared transaction ${row.gid}`);
+  return lines.join('\n') || '  (no other sessions)';
 }

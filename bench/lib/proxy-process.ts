@@ -5,7 +5,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../../src/config/types.ts';
 
-const CHILD_ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), 'proxy-child.ts');
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const CHILD_ENTRY = path.join(HERE, 'proxy-child.ts');
+/** `--import tsx` is resolved from the working directory: the repository root has it. */
+const REPOSITORY = path.resolve(HERE, '..', '..');
 const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 15_000;
 
@@ -33,6 +36,7 @@ export interface ProxyProcess {
 export async function startProxyProcess(config: Config, logPath: string): Promise<ProxyProcess> {
   const log = createWriteStream(logPath, { flags: 'a' });
   const child = spawn(process.execPath, ['--import', 'tsx', CHILD_ENTRY], {
+    cwd: REPOSITORY,
     env: { ...process.env, QO_BENCH_CONFIG: JSON.stringify(config) },
     stdio: ['pipe', 'pipe', 'pipe'],
   });

@@ -1,3 +1,5 @@
+import { type PgbenchOutcome, succeeded } from './pgbench-process.ts';
+
 /** One measured pgbench run. */
 export interface RunRecord {
   workload: string;
@@ -30,6 +32,9 @@ export interface Machine {
   node: string;
   postgres: string;
   pgbench: string;
+  /** 1, 5 and 15 minute load averages when the runs began and when they ended. */
+  loadAtStart: number[];
+  loadAtEnd: number[];
 }
 
 const fixed = (value: number | null, digits: number) =>
@@ -78,5 +83,42 @@ export function renderMachine(machine: Machine): string {
   return [
     `machine: nproc ${machine.nproc}, ${machine.cpu}, ${machine.memoryGiB} GiB, Linux ${machine.kernel}`,
     `versions: PostgreSQL ${machine.postgres}, ${machine.pgbench}, node ${machine.node}`,
+    `load average: ${load(machine.loadAtStart)} at the start, ${load(machine.loadAtEnd)} at the end`,
   ].join('\n');
+}
+
+const load = (values: number[]) => values.map((value) => value.toFixed(2)).join(' ');
+
+/** The table row of one pgbench run; `direct` is the run to compare a proxy run with. */
+export function toRunRecord(
+  pair: { workload: string; mode: string },
+  target: 'direct' | 'proxy',
+  outcome: PgbenchOutcome,
+  direct?: PgbenchOutcome,
+): RunRecord {
+  const ratio = (a: number | undefined, b: number | undefined) =>
+    a === undefined || b === undefined || b === 0 ? null : Math.round((a / b) * 1000) / 1000;
+  return {
+    ...pair,
+    target,
+    status: outcome.timedOut
+      ? 'timed out'
+      : succeeded(outcome)
+        ? 'ok'
+        : outcome.tps === undefined
+          ? 'failed'
+          : 'errors',
+    tps: outcome.tps ?? null,
+    latencyMs: outcome.latencyMs ?? null,
+    transactions: outcome.transactions ?? null,
+    failedTransactions: outcome.failedTransactions ?? null,
+    tpsRatio: direct ? ratio(outcome.tps, direct.tps) : null,
+    latencyRatio: direct ? ratio(outcome.latencyMs, direct.latencyMs) : null,
+    proxyCpuPercent: null,
+    backendsIdentical: null,
+    divergedTables: [],
+    errors: outcome.errors,
+    elapsedMs: outcome.elapsedMs,
+    command: `pgbench ${outcome.args.join(' ')}`,
+  };
 }
