@@ -9,11 +9,13 @@ import type { ClusterExecutor } from '../src/cluster/executor.ts';
 import { QoError } from '../src/errors.ts';
 import type { Logger } from '../src/log.ts';
 import { authenticate, authorize } from './auth.ts';
+import { clusterRoutes } from './clusters.ts';
 import { HttpError, toHttpError } from './errors.ts';
 import { parseJson, readBody, sendJson } from './http.ts';
 import { openApiRoute } from './openapi.ts';
 import { originalRoutes } from './original.ts';
 import { queryRoutes } from './queries.ts';
+import { rollbackRoutes } from './rollbacks.ts';
 import type { Route, Services } from './route.ts';
 import { Router } from './router.ts';
 import { statusRoutes } from './status.ts';
@@ -40,7 +42,14 @@ export interface AdminApi {
 
 /** Every route, the OpenAPI document's own included. */
 export function adminRoutes(): Route[] {
-  const routes = [...statusRoutes, ...tokenRoutes, ...queryRoutes, ...originalRoutes];
+  const routes = [
+    ...statusRoutes,
+    ...tokenRoutes,
+    ...queryRoutes,
+    ...rollbackRoutes,
+    ...clusterRoutes,
+    ...originalRoutes,
+  ];
   routes.push(openApiRoute(routes));
   return routes;
 }

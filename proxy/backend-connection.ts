@@ -2,7 +2,7 @@ import { connect as netConnect, Socket } from 'node:net';
 import type { BackendConfig } from '../src/config/types.ts';
 import { SqlError, SqlState } from '../src/errors.ts';
 import { backendError, decodeParameterStatus } from './backend-decode.ts';
-import { Auth, BackendCode, type TransactionStatus } from './codes.ts';
+import { Auth, BackendCode, FrontendCode, type TransactionStatus } from './codes.ts';
 import { type Frame, FrameReader } from './framing.ts';
 import * as fe from './frontend-encode.ts';
 import { type Collected, collect, collected } from './results.ts';
@@ -34,10 +34,16 @@ export class BackendConnection {
   status: TransactionStatus = 'I';
   /** Prepared statements that exist on this connection: name to SQL text. */
   readonly statements = new Map<string, string>();
+  /** Portals open on this connection (bound by the proxy for the client's Execute). */
+  readonly portals = new Set<string>();
   /** Extended-protocol messages were sent since the last Sync. */
   unsynced = false;
   /** Set once the connection is gone; every later request fails with it. */
   failure: SqlError | undefined;
+  /** When `failure` was set (performance.now()), so a later health check can be told apart. */
+  failedAt = 0;
+  /** The startup parameters it was opened with, to open an equal one again; undefined if unknown. */
+  startup: Readonly<Record<string, string>> | undefined;
   /** Messages that arrive while no request is waiting (NoticeResponse, NotificationResponse). */
   onIdleMessage: ((frame: Frame) => void) | undefined;
   onClose: ((error: SqlError) => void) | undefined;
@@ -59,10 +65,19 @@ export class BackendConnection {
     return this.config.name;
   }
 
-  /** A connection that could not be made: every request fails with `error`. */
-  static failed(config: BackendConfig, error: SqlError): BackendConnection {
+  /**
+   * A connection that could not be made: every request fails with `error`. With the startup
+   * parameters it was meant to have, a session can open it later (ClusterRuntime.reviveBackends).
+   */
+  static failed(
+    config: BackendConfig,
+    error: SqlError,
+    startup?: Readonly<Record<string, string>>,
+  ): BackendConnection {
     const connection = new BackendConnection(config, new Socket());
     connection.failure = error;
+    connection.failedAt = performance.now();
+    connection.startup = startup;
     return connection;
   }
 
@@ -74,6 +89,7 @@ export class BackendConnection {
   ): Promise<BackendConnection> {
     const socket = netConnect({ host: config.host, port: config.port });
     const connection = new BackendConnection(config, socket);
+    connection.startup = { ...parameters };
     const timer = setTimeout(
       () => socket.destroy(new Error(`no answer within ${timeoutMs} ms`)),
       timeoutMs,
@@ -140,12 +156,31 @@ export class BackendConnection {
   /** Writes a request and waits until each consumer has seen its final message. */
   request(bytes: Buffer, ...consumers: Consumer[]): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
+    this.notePortals(bytes);
     const done = consumers.map(
       (consumer) =>
         new Promise<void>((resolve, reject) => this.queue.push({ consumer, resolve, reject })),
     );
     this.socket.write(bytes);
     return Promise.all(done).then(() => undefined);
+  }
+
+  /**
+   * Keeps `statements` and `portals` true to what the backend holds: a simple Query destroys the
+   * unnamed statement and portal, and a Bind of the unnamed portal replaces it.
+   */
+  private notePortals(bytes: Buffer): void {
+    let offset = 0;
+    while (offset + 5 <= bytes.length) {
+      const code = bytes[offset] as number;
+      if (code === FrontendCode.Query) {
+        this.statements.delete('');
+        this.portals.delete('');
+      } else if (code === FrontendCode.Bind && bytes[offset + 5] === 0) {
+        this.portals.delete('');
+      }
+      offset += 1 + bytes.readInt32BE(offset + 1);
+    }
   }
 
   /**
@@ -185,6 +220,8 @@ export class BackendConnection {
       this.parameters.set(name, value);
     } else if (frame.code === BackendCode.ReadyForQuery) {
       this.status = String.fromCharCode(frame.body[0] as number) as TransactionStatus;
+      // Outside a transaction block, portals do not outlive the Sync or Query that ended it.
+      if (this.status === 'I') this.portals.clear();
     }
     const head = this.queue[0];
     if (head === undefined) {
@@ -224,6 +261,7 @@ export class BackendConnection {
   private fail(error: SqlError): void {
     if (this.failure !== undefined) return;
     this.failure = error;
+    this.failedAt = performance.now();
     for (const pending of this.queue.splice(0)) pending.reject(error);
     this.socket.destroy();
     this.onClose?.(error);

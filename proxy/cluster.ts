@@ -2,8 +2,18 @@ import { scanCluster } from '../catalog/scanner.ts';
 import type { Catalog } from '../catalog/types.ts';
 import { type ClusterMetadata, type TableMeta, tableKey } from '../src/cluster/metadata.ts';
 import type { ClusterConfig } from '../src/config/types.ts';
+import { SqlError, SqlState } from '../src/errors.ts';
 import type { Logger } from '../src/log.ts';
+import { BackendConnection } from './backend-connection.ts';
 import type { FieldDescription } from './backend-decode.ts';
+
+/** What the last check of a backend found; `seen` is its performance.now() time. */
+export interface BackendHealth {
+  healthy: boolean;
+  error?: string;
+  at: Date;
+  seen: number;
+}
 
 /** What a backend said a statement takes and returns (Describe), cached by text and types. */
 export interface StatementShape {
@@ -20,8 +30,8 @@ export class ClusterRuntime {
   /** Whether every backend accepts PREPARE TRANSACTION (max_prepared_transactions > 0). */
   twoPhase = true;
   sessions = 0;
-  /** What the last connection attempt to each backend found, by backend name. */
-  readonly health = new Map<string, { healthy: boolean; error?: string; at: Date }>();
+  /** What the last connection attempt or health check found for each backend, by name. */
+  readonly health = new Map<string, BackendHealth>();
   private next = 0;
   private readonly shapes = new Map<string, StatementShape>();
   private refreshing: Promise<void> | undefined;
@@ -50,12 +60,76 @@ export class ClusterRuntime {
   /** Records whether connections to each backend succeeded. */
   noteHealth(backends: readonly { name: string; failure: Error | undefined }[]): void {
     for (const backend of backends) {
-      this.health.set(
-        backend.name,
-        backend.failure === undefined
-          ? { healthy: true, at: new Date() }
-          : { healthy: false, error: backend.failure.message, at: new Date() },
-      );
+      this.setHealth(backend.name, backend.failure === undefined, backend.failure?.message);
+    }
+  }
+
+  setHealth(name: string, healthy: boolean, error?: string): void {
+    const was = this.health.get(name);
+    const at = new Date();
+    const seen = performance.now();
+    this.health.set(
+      name,
+      healthy || error === undefined ? { healthy, at, seen } : { healthy, error, at, seen },
+    );
+    if (was !== undefined && was.healthy !== healthy) {
+      const fields = { cluster: this.name, backend: name, error };
+      if (healthy) this.logger.info('backend.healthy', fields);
+      else this.logger.warn('backend.unhealthy', fields);
+    }
+  }
+
+  /**
+   * One connection per backend for a new session, opened in parallel. A backend the health
+   * checks found down is not tried: its connection starts failed, and the session opens it at a
+   * statement boundary once the backend is back (reviveBackends).
+   */
+  connectBackends(parameters: Record<string, string>): Promise<BackendConnection[]> {
+    return Promise.all(
+      this.config.backends.map((config) => {
+        const health = this.health.get(config.name);
+        if (health?.healthy === false) {
+          const { name, host, port } = config;
+          const error = new SqlError(
+            SqlState.CONNECTION_FAILURE,
+            `backend ${name} (${host}:${port}) is unavailable: ${health.error ?? 'health check failed'}`,
+          );
+          return BackendConnection.failed(config, error, parameters);
+        }
+        return BackendConnection.connect(config, parameters).catch((error: SqlError) => {
+          this.setHealth(config.name, false, error.message);
+          return BackendConnection.failed(config, error, parameters);
+        });
+      }),
+    );
+  }
+
+  /**
+   * Opens again, in place, the failed connections of a session whose backend a health check
+   * has found healthy since they failed. Called at a statement boundary outside a transaction,
+   * so no transaction is lost; the new connection gets the startup parameters of the old one
+   * (the connections of a session all share them).
+   */
+  async reviveBackends(backends: BackendConnection[]): Promise<void> {
+    for (let i = 0; i < backends.length; i++) {
+      const old = backends[i] as BackendConnection;
+      if (old.failure === undefined) continue;
+      const health = this.health.get(old.name);
+      if (health === undefined || !health.healthy || health.seen <= old.failedAt) continue;
+      const startup = old.startup ?? backends.find((b) => b.startup !== undefined)?.startup;
+      if (startup === undefined) continue;
+      let fresh: BackendConnection;
+      try {
+        fresh = await BackendConnection.connect(old.config, { ...startup });
+      } catch (error) {
+        this.setHealth(old.name, false, (error as Error).message);
+        continue;
+      }
+      // NOTE: settings a client changed with SET after startup, and its LISTENs, are not replayed on the new connection.
+      fresh.onIdleMessage = old.onIdleMessage;
+      fresh.onClose = old.onClose;
+      backends[i] = fresh;
+      this.logger.info('backend.reconnected', { cluster: this.name, backend: old.name });
     }
   }
 

@@ -1,9 +1,51 @@
 import type { AuditEntryInput, Rollback } from '../src/cluster/audit.ts';
 import { SqlError, SqlState } from '../src/errors.ts';
 import type { BackendConnection } from './backend-connection.ts';
+import { gidFor, inFlight } from './instance.ts';
 import type { Collected } from './results.ts';
 import type { Session } from './session.ts';
 import type { Transaction } from './transaction.ts';
+
+/**
+ * Fault injection for the crash tests. `QO_FAULT=<step>[@<n>]` makes this process kill itself
+ * with SIGKILL at that step of its n-th two-phase commit (default: the first):
+ * - `after-prepare-one`: the first backend has prepared, the others have not been asked;
+ * - `after-prepare-all`: every backend has prepared, no decision is recorded;
+ * - `after-decision`: the decision is recorded, no backend has committed;
+ * - `after-commit-one`: the first backend has committed, the others have not been asked.
+ * Read once when the module loads; unset, a commit pays one comparison with undefined.
+ */
+const FAULT_STEPS = [
+  'after-prepare-one',
+  'after-prepare-all',
+  'after-decision',
+  'after-commit-one',
+] as const;
+type FaultStep = (typeof FAULT_STEPS)[number];
+const FAULT = parseFault(process.env['QO_FAULT']);
+let twoPhaseCommits = 0;
+
+function parseFault(value: string | undefined): { step: FaultStep; nth: number } | undefined {
+  if (value === undefined || value === '') return undefined;
+  const [step, nth = '1'] = value.split('@');
+  if (!FAULT_STEPS.includes(step as FaultStep) || !/^[1-9]\d*$/.test(nth)) {
+    throw new Error(
+      `QO_FAULT=${value}: expected one of ${FAULT_STEPS.join(', ')}, optionally followed by @<n>`,
+    );
+  }
+  return { step: step as FaultStep, nth: Number(nth) };
+}
+
+/** The step at which this commit is to crash, if it is the chosen one. */
+function nextFault(fault: { step: FaultStep; nth: number }): FaultStep | undefined {
+  twoPhaseCommits++;
+  return twoPhaseCommits === fault.nth ? fault.step : undefined;
+}
+
+function crash(): never {
+  process.kill(process.pid, 'SIGKILL');
+  throw new Error('unreachable: SIGKILL was sent to this process');
+}
 
 /** Runs the same SQL on several backends in parallel; a lost connection becomes an error result. */
 async function onEach(
@@ -19,22 +61,36 @@ async function onEach(
   );
 }
 
+/** The first failure among the replies, naming the backend it came from. */
 function firstError(
   backends: readonly BackendConnection[],
   replies: readonly Collected[],
 ): SqlError | undefined {
   for (let i = 0; i < replies.length; i++) {
     const reply = replies[i] as Collected;
-    if (reply.error !== null) return reply.error;
+    const name = backends[i]?.name ?? '?';
+    if (reply.error !== null) return naming(reply.error, name);
     // PREPARE TRANSACTION in a transaction that already failed answers ROLLBACK.
     if (reply.results.at(-1)?.tag === 'ROLLBACK') {
       return new SqlError(
         SqlState.TRANSACTION_ROLLBACK,
-        `backend ${backends[i]?.name} rolled the transaction back`,
+        `backend ${name} rolled the transaction back`,
       );
     }
   }
   return undefined;
+}
+
+/** The error as is when it names the backend already, else with `backend <name>: ` in front. */
+function naming(error: SqlError, backend: string): SqlError {
+  if (error.message.includes(`backend ${backend}`)) return error;
+  return new SqlError(error.code, `backend ${backend}: ${error.message}`, {
+    severity: error.severity,
+    fields: error.fields,
+    cause: error,
+    ...(error.detail === undefined ? {} : { detail: error.detail }),
+    ...(error.hint === undefined ? {} : { hint: error.hint }),
+  });
 }
 
 /**
@@ -53,42 +109,9 @@ export async function commitTransaction(session: Session, txn: Transaction): Pro
     return;
   }
   const entries = auditEntries(session, txn);
-  const { cluster, catalog, logger } = session;
+  const { cluster, catalog } = session;
   if (cluster.twoPhase) {
-    const gid = txn.gid;
-    const prepared = await onEach(backends, () => `PREPARE TRANSACTION '${gid}'`);
-    const error = firstError(backends, prepared);
-    if (error !== undefined) {
-      await onEach(backends, (b) => {
-        const reply = prepared[backends.indexOf(b)];
-        return reply?.error === null && reply.results.at(-1)?.tag === 'PREPARE TRANSACTION'
-          ? `ROLLBACK PREPARED '${gid}'`
-          : 'ROLLBACK';
-      });
-      throw error;
-    }
-    try {
-      session.lastCommitIds = await catalog.recordCommit(gid, cluster.name, entries);
-    } catch (cause) {
-      await onEach(backends, () => `ROLLBACK PREPARED '${gid}'`);
-      throw new SqlError(
-        SqlState.TRANSACTION_ROLLBACK,
-        `the change was rolled back on every backend: the audit catalog could not record it (${(cause as Error).message})`,
-        { cause },
-      );
-    }
-    const committed = await onEach(backends, () => `COMMIT PREPARED '${gid}'`);
-    committed.forEach((reply, i) => {
-      if (reply.error !== null) {
-        logger.error('commit.incomplete', {
-          cluster: cluster.name,
-          session: session.id,
-          gid,
-          backend: backends[i]?.name,
-          error: reply.error.message,
-        });
-      }
-    });
+    await commitTwoPhase(session, gidFor(txn), backends, entries);
   } else {
     // NOTE: without max_prepared_transactions the backends commit one after the other; a backend that fails after another committed leaves them different until repaired.
     for (const backend of backends) {
@@ -98,6 +121,95 @@ export async function commitTransaction(session: Session, txn: Transaction): Pro
     session.lastCommitIds = await catalog.recordCommit(null, cluster.name, entries);
   }
   if (txn.changesSchema) await cluster.refreshMetadata();
+}
+
+async function commitTwoPhase(
+  session: Session,
+  gid: string,
+  backends: readonly BackendConnection[],
+  entries: AuditEntryInput[],
+): Promise<void> {
+  const { cluster, logger } = session;
+  const fault = FAULT === undefined ? undefined : nextFault(FAULT);
+  // While listed here, recovery in this process leaves the prepared transactions alone.
+  inFlight.add(gid);
+  try {
+    if (fault === 'after-prepare-one') {
+      await backends[0]?.simple(`PREPARE TRANSACTION '${gid}'`);
+      crash();
+    }
+    const prepared = await onEach(backends, () => `PREPARE TRANSACTION '${gid}'`);
+    const error = firstError(backends, prepared);
+    if (error !== undefined) {
+      // A backend that fails to answer keeps its prepared transaction; recovery rolls it back.
+      await onEach(backends, (b) => {
+        const reply = prepared[backends.indexOf(b)];
+        return reply?.error === null && reply.results.at(-1)?.tag === 'PREPARE TRANSACTION'
+          ? `ROLLBACK PREPARED '${gid}'`
+          : 'ROLLBACK';
+      });
+      throw error;
+    }
+    if (fault === 'after-prepare-all') crash();
+    session.lastCommitIds = await decide(session, gid, backends, entries);
+    if (fault === 'after-decision') crash();
+    if (fault === 'after-commit-one') {
+      await backends[0]?.simple(`COMMIT PREPARED '${gid}'`);
+      crash();
+    }
+    const committed = await onEach(backends, () => `COMMIT PREPARED '${gid}'`);
+    committed.forEach((reply, i) => {
+      if (reply.error !== null) {
+        // The decision stands: the monitor's resolver commits it when the backend answers again.
+        logger.error('commit.incomplete', {
+          cluster: cluster.name,
+          session: session.id,
+          gid,
+          backend: backends[i]?.name,
+          error: reply.error.message,
+        });
+      }
+    });
+  } finally {
+    inFlight.delete(gid);
+  }
+}
+
+/**
+ * Records the audit entries and the commit decision: the commit point. When the catalog fails,
+ * the decision is read back before anything is rolled back, because a connection lost while
+ * the decision commits leaves its outcome unknown to the writer.
+ */
+async function decide(
+  session: Session,
+  gid: string,
+  backends: readonly BackendConnection[],
+  entries: AuditEntryInput[],
+): Promise<number[]> {
+  const { cluster, catalog } = session;
+  try {
+    return await catalog.recordCommit(gid, cluster.name, entries);
+  } catch (cause) {
+    const recorded = await catalog.decisionFor(gid).then(
+      (decision) => decision ?? 'none',
+      () => 'unknown' as const,
+    );
+    if (recorded === 'commit') return [];
+    if (recorded === 'unknown') {
+      throw new SqlError(
+        // transaction_resolution_unknown
+        '08007',
+        `the audit catalog failed while recording the commit and cannot say whether it did (${(cause as Error).message}); the change stays prepared on every backend and is finished from the catalog's decision once it answers`,
+        { cause },
+      );
+    }
+    await onEach(backends, () => `ROLLBACK PREPARED '${gid}'`);
+    throw new SqlError(
+      SqlState.TRANSACTION_ROLLBACK,
+      `the change was rolled back on every backend: the audit catalog could not record it (${(cause as Error).message})`,
+      { cause },
+    );
+  }
 }
 
 export async function rollbackTransaction(session: Session, txn: Transaction): Promise<void> {
@@ -122,28 +234,51 @@ function auditEntries(session: Session, txn: Transaction): AuditEntryInput[] {
       reason: 'rollback given by the caller',
     };
   }
-  const as = session.auditAs;
+  const as = session.auditAs as RollbackAudit | undefined;
   if (as === undefined || txn.entries.length === 0) return txn.entries;
-  const parts = [...txn.entries].reverse();
+  if (as.parts === undefined) return [collapse(txn.entries, as.rollbackOf, as.sql)];
+  // Several entries rolled back at once: one rollback entry each, in one commit.
+  const collapsed: AuditEntryInput[] = [];
+  let at = 0;
+  for (const part of as.parts) {
+    const slice = txn.entries.slice(at, at + part.statements);
+    at += part.statements;
+    if (slice.length > 0) collapsed.push(collapse(slice, part.rollbackOf, part.sql));
+  }
+  return collapsed;
+}
+
+/**
+ * What an internal session running undos records. With `parts`, its statements undo several
+ * entries, in order, each `statements` long, and each part gets a rollback entry of its own.
+ */
+export interface RollbackAudit {
+  kind: 'rollback';
+  rollbackOf: number;
+  sql: string;
+  parts?: { rollbackOf: number; sql: string; statements: number }[];
+}
+
+/** One rollback entry for the statements of one undo; its own rollback redoes the change. */
+function collapse(entries: AuditEntryInput[], rollbackOf: number, sql: string): AuditEntryInput {
+  const parts = [...entries].reverse();
   const statements = parts.flatMap((entry) => entry.rollback?.statements ?? []);
   const display = parts.map((entry) => entry.rollback?.display ?? '').filter((text) => text !== '');
   const reversible = parts.every((entry) => entry.reversibility === 'exact');
   const rollback: Rollback | null =
     statements.length > 0 ? { statements, display: display.join('\n') } : null;
-  const first = txn.entries[0] as AuditEntryInput;
-  return [
-    {
-      ...first,
-      kind: 'rollback',
-      sql: as.sql,
-      params: null,
-      durationMs: txn.entries.reduce((sum, entry) => sum + entry.durationMs, 0),
-      rowCount: txn.entries.reduce((sum, entry) => sum + (entry.rowCount ?? 0), 0),
-      rollback,
-      reversibility: rollback === null ? 'irreversible' : reversible ? 'exact' : 'partial',
-      reason: parts.map((entry) => entry.reason).find((reason) => reason !== null) ?? null,
-      rollbackOf: as.rollbackOf,
-      afterImage: parts.map((entry) => entry.afterImage),
-    },
-  ];
+  const first = entries[0] as AuditEntryInput;
+  return {
+    ...first,
+    kind: 'rollback',
+    sql,
+    params: null,
+    durationMs: entries.reduce((sum, entry) => sum + entry.durationMs, 0),
+    rowCount: entries.reduce((sum, entry) => sum + (entry.rowCount ?? 0), 0),
+    rollback,
+    reversibility: rollback === null ? 'irreversible' : reversible ? 'exact' : 'partial',
+    reason: parts.map((entry) => entry.reason).find((reason) => reason !== null) ?? null,
+    rollbackOf,
+    afterImage: parts.map((entry) => entry.afterImage),
+  };
 }

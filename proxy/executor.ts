@@ -1,12 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type { Catalog } from '../catalog/types.ts';
-import { encodeUndo } from '../rollback/plan.ts';
+import { pointInTimeUndo, transactionUndo, type UndoSelection } from '../rollback/history.ts';
 import { can, type Identity } from '../src/auth/identity.ts';
+import type { AuditEntry } from '../src/cluster/audit.ts';
 import type {
   ClusterExecutor,
   ClusterStatus,
   ExecuteResult,
+  GroupRollbackResult,
   RollbackResult,
+  RollbackTarget,
 } from '../src/cluster/executor.ts';
 import { QoError, SqlError, SqlState } from '../src/errors.ts';
 import type { Logger } from '../src/log.ts';
@@ -18,10 +21,11 @@ import {
 } from './backend-decode.ts';
 import type { ClusterRuntime } from './cluster.ts';
 import { BackendCode } from './codes.ts';
+import type { RollbackAudit } from './commit.ts';
 import { FrameReader } from './framing.ts';
-import type { FrontendMessage } from './frontend.ts';
 import { connectBackends } from './server.ts';
 import { Session } from './session.ts';
+import { findConflicts, undoDisplay, undoMessages } from './undo-run.ts';
 
 /** What an internal session sent back, decoded. */
 interface Reply {
@@ -114,12 +118,7 @@ export class ProxyExecutor implements ClusterExecutor {
   ): Promise<RollbackResult> {
     const entry = await this.catalog.getEntry(queryId);
     if (entry === undefined) throw new QoError('NOT_FOUND', `query ${queryId} does not exist`);
-    if (!can(identity, entry.cluster, 'rollback')) {
-      throw new SqlError(
-        SqlState.INSUFFICIENT_PRIVILEGE,
-        `permission denied: rolling back needs the "rollback" permission on cluster "${entry.cluster}"`,
-      );
-    }
+    mayRollBack(identity, entry.cluster);
     if (entry.rolledBackBy !== null) {
       throw new QoError(
         'ROLLBACK_UNAVAILABLE',
@@ -138,11 +137,83 @@ export class ProxyExecutor implements ClusterExecutor {
         `query ${queryId} has no rollback: ${entry.reason ?? 'none was recorded'}`,
       );
     }
-    const sql = entry.rollback.display;
-    // TODO: compare the rows' current values with the recorded after-image before undoing, and refuse on conflict unless forced.
-    if (options.dryRun) return { sql, conflicts: [], executed: false };
-    const cluster = this.cluster(entry.cluster);
-    // The undo is authorized by the rollback permission checked above, not by write or ddl.
+    const result = await this.undo(identity, this.cluster(entry.cluster), [entry], options);
+    const { queryIds, rolledBack: _, ...single } = result;
+    return queryIds[0] === undefined ? single : { ...single, queryId: queryIds[0] };
+  }
+
+  async rollbackMany(
+    identity: Identity,
+    target: RollbackTarget,
+    options: { force?: boolean; dryRun?: boolean } = {},
+  ): Promise<GroupRollbackResult> {
+    let selection: UndoSelection;
+    let clusterName: string;
+    let what: string;
+    if ('transaction' in target) {
+      const entries = await this.catalog.listEntries({
+        transaction: target.transaction,
+        limit: MAX_GROUP,
+      });
+      const first = entries[0];
+      if (first === undefined) {
+        throw new QoError('NOT_FOUND', `transaction ${target.transaction} has no audit entries`);
+      }
+      clusterName = first.cluster;
+      what = `transaction ${target.transaction}`;
+      mayRollBack(identity, clusterName);
+      selection = transactionUndo(entries);
+    } else {
+      clusterName = target.cluster;
+      this.cluster(clusterName);
+      mayRollBack(identity, clusterName);
+      const point = await this.catalog.getEntry(target.toQueryId);
+      if (point === undefined || point.cluster !== clusterName) {
+        throw new QoError(
+          'NOT_FOUND',
+          `query ${target.toQueryId} does not exist on cluster "${clusterName}"`,
+        );
+      }
+      const later = await this.catalog.listEntries({
+        cluster: clusterName,
+        afterId: target.toQueryId,
+        limit: MAX_GROUP,
+      });
+      // NOTE: a point with more later entries than one page of the catalog is refused; the
+      // catalog lists at most that many per request.
+      if (later.length >= MAX_GROUP) {
+        throw new QoError(
+          'ROLLBACK_UNAVAILABLE',
+          `more than ${MAX_GROUP - 1} audit entries follow query ${target.toQueryId}; roll back to a later point first`,
+        );
+      }
+      what = `cluster "${clusterName}" back to query ${target.toQueryId}`;
+      selection = pointInTimeUndo(target.toQueryId, later);
+    }
+    if (selection.blocking.length > 0) {
+      const list = selection.blocking.map((b) => `query ${b.id}: ${b.reason}`).join('; ');
+      throw new QoError('ROLLBACK_UNAVAILABLE', `${what} cannot be rolled back: ${list}`);
+    }
+    if (selection.entries.length === 0) {
+      throw new QoError('ROLLBACK_UNAVAILABLE', `${what}: no change is left to roll back`);
+    }
+    return this.undo(identity, this.cluster(clusterName), selection.entries, options);
+  }
+
+  /**
+   * Checks the entries' rows for changes made since, then, unless that found conflicts and
+   * `force` is not set, runs their undos (newest first) in one transaction on every backend,
+   * recorded as one rollback entry per entry undone.
+   */
+  private async undo(
+    identity: Identity,
+    cluster: ClusterRuntime,
+    entries: AuditEntry[],
+    options: { force?: boolean; dryRun?: boolean },
+  ): Promise<GroupRollbackResult> {
+    const sql = undoDisplay(entries);
+    const rolledBack = entries.map((entry) => entry.id);
+    // The undo is authorized by the rollback permission checked before, not by write or ddl.
     const undoer: Identity = {
       subject: identity.subject,
       clusters: { [cluster.name]: ['write'] },
@@ -150,36 +221,43 @@ export class ProxyExecutor implements ClusterExecutor {
     };
     const { session, reply } = await this.open(undoer, cluster);
     try {
-      session.auditAs = { kind: 'rollback', rollbackOf: queryId, sql };
-      const messages: FrontendMessage[] = [];
-      for (const statement of entry.rollback.statements) {
-        const { types, values } = encodeUndo(statement);
-        messages.push(
-          { type: 'parse', name: '', sql: statement.sql, paramTypes: types },
-          {
-            type: 'bind',
-            portal: '',
-            statement: '',
-            paramFormats: [1],
-            params: values,
-            resultFormats: [],
-          },
-          { type: 'execute', portal: '', maxRows: 0 },
-        );
+      const conflicts = await findConflicts(session, cluster, entries);
+      if (options.dryRun || (conflicts.length > 0 && !options.force)) {
+        return { sql, conflicts, executed: false, rolledBack, queryIds: [] };
       }
-      messages.push({ type: 'sync' });
-      await session.handle(messages);
+      if (entries.every((entry) => (entry.rollback?.statements.length ?? 0) === 0)) {
+        // Changes that touched no row: nothing to run, and nothing to record.
+        return { sql, conflicts, executed: true, rolledBack, queryIds: [] };
+      }
+      const parts = entries
+        .map((entry) => ({
+          rollbackOf: entry.id,
+          sql: entry.rollback?.display ?? '',
+          statements: entry.rollback?.statements.length ?? 0,
+        }))
+        .filter((part) => part.statements > 0);
+      const first = entries[0] as AuditEntry;
+      const audit: RollbackAudit = {
+        kind: 'rollback',
+        rollbackOf: first.id,
+        sql,
+        ...(entries.length > 1 ? { parts } : {}),
+      };
+      session.auditAs = audit;
+      await session.handle(undoMessages(entries));
       const result = reply();
       if (result.error !== null) throw result.error;
-      const id = session.lastCommitIds[0];
-      if (id === undefined)
-        throw new QoError('CATALOG_FAILURE', `the rollback of query ${queryId} recorded nothing`);
+      const queryIds = session.lastCommitIds;
+      if (queryIds.length === 0) {
+        throw new QoError('CATALOG_FAILURE', `the rollback of query ${first.id} recorded nothing`);
+      }
       this.logger.info('rollback.executed', {
         cluster: cluster.name,
-        query: queryId,
-        rollback: id,
+        query: rolledBack.join(','),
+        rollback: queryIds.join(','),
+        conflicts: conflicts.length,
       });
-      return { queryId: id, sql, conflicts: [], executed: true };
+      return { queryId: queryIds[0], sql, conflicts, executed: true, rolledBack, queryIds };
     } finally {
       session.close();
     }
@@ -197,6 +275,18 @@ export class ProxyExecutor implements ClusterExecutor {
           : { name: backend.name, healthy: false, error: health.error };
       }),
     }));
+  }
+}
+
+/** Larger undos take at most this many entries (one page of the catalog). */
+const MAX_GROUP = 1000;
+
+function mayRollBack(identity: Identity, cluster: string): void {
+  if (!can(identity, cluster, 'rollback')) {
+    throw new SqlError(
+      SqlState.INSUFFICIENT_PRIVILEGE,
+      `permission denied: rolling back needs the "rollback" permission on cluster "${cluster}"`,
+    );
   }
 }
 

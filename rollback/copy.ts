@@ -1,5 +1,5 @@
 import type { CopyStmt } from 'libpg-query';
-import { deleteByKeys } from './insert.ts';
+import { deleteByKeys } from './by-key.ts';
 import { captured, safeBuild, tooLarge } from './outcome.ts';
 import {
   chooseKey,

@@ -8,6 +8,16 @@ import {
   visibleName,
   withHiddenReturning,
 } from './ast.ts';
+import {
+  type CascadePlan,
+  cascadeAfterImages,
+  cascades,
+  planCascade,
+  RowsByTable,
+  restoreSetRows,
+  setColumnsOf,
+  storedColumns,
+} from './cascade.ts';
 import { captured, safeBuild, tooLarge } from './outcome.ts';
 import {
   cascadeReason,
@@ -50,44 +60,83 @@ export function planDelete(
   if (key === undefined) return noKey(table);
 
   // Generated columns are computed again by the INSERT that restores the row.
-  const columns = table.columns.filter((c) => !c.generated).map((c) => c.name);
-  const hidden = columnTargets(visibleName(stmt.relation!), columns);
+  const columns = storedColumns(table);
+  const relation = stmt.relation!;
+  const hidden = columnTargets(visibleName(relation), columns);
   const rewritten: Node = {
     DeleteStmt: { ...stmt, returningClause: withHiddenReturning(stmt.returningClause, hidden) },
   };
   const partial = sideEffectReasons(table);
-  const cascade = cascadeReason(table, 'delete');
-  if (cascade !== undefined) partial.push(cascade);
+  let cascade: CascadePlan = { before: [], reads: [], partial: [] };
+  if (cascades(table)) {
+    if (stmt.whereClause !== undefined && 'CurrentOfExpr' in stmt.whereClause) {
+      // NOTE: a DELETE ... WHERE CURRENT OF that cascades is not captured beyond its own rows;
+      // the rows it matches cannot be read before the change through the cursor.
+      partial.push(cascadeReason(table, 'delete')!);
+    } else {
+      const base: Node = {
+        SelectStmt: {
+          targetList: columnTargets(visibleName(relation), setColumnsOf(table, key)),
+          fromClause: [{ RangeVar: relation }, ...(stmt.usingClause ?? [])],
+          whereClause: stmt.whereClause,
+          withClause: stmt.withClause,
+          op: 'SETOP_NONE',
+        },
+      };
+      cascade = planCascade(table, key, deparse(base), resolve, options.maxRows);
+      partial.push(...cascade.partial);
+      for (const read of cascade.reads) {
+        if (read.table !== table) partial.push(...sideEffectReasons(read.table));
+      }
+    }
+  }
 
   return {
-    before: [],
+    before: cascade.before,
     statement: deparse(rewritten),
     hiddenColumns: columns.length,
     clientReturns: clientReturns(stmt.returningClause),
-    build: safeBuild(({ returned }) => {
+    build: safeBuild(({ before, returned }) => {
       const rows = returned.map((row) => hiddenPart(row, columns.length));
       if (rows.length > options.maxRows) return tooLarge(rows.length, options.maxRows);
-      const keyAt = key.map((k) => columns.indexOf(k));
-      const keys = rows.map((row) => keyAt.map((i) => row[i]!));
-      return captured(
-        rollbackOf(insertRows(table, columns, parentsFirst(table, columns, rows))),
-        partial,
-        {
-          schema: table.schema,
-          table: table.name,
-          state: 'absent',
-          key,
-          columns: key,
-          oids: keys[0]?.map((v) => v.oid) ?? [],
-          rows: afterImageRows(keys),
-        },
-      );
+      if (cascade.reads.length === 0) {
+        const keyAt = key.map((k) => columns.indexOf(k));
+        const keys = rows.map((row) => keyAt.map((i) => row[i]!));
+        return captured(
+          rollbackOf(insertRows(table, columns, parentsFirst(table, columns, rows))),
+          partial,
+          {
+            schema: table.schema,
+            table: table.name,
+            state: 'absent',
+            key,
+            columns: key,
+            oids: keys[0]?.map((v) => v.oid) ?? [],
+            rows: afterImageRows(keys),
+          },
+        );
+      }
+      const all = new RowsByTable();
+      all.add({ table, effect: 'delete', key, columns, setColumns: [], action: 'c' }, rows);
+      cascade.reads.forEach((read, i) => {
+        all.add(read, before[i] ?? []);
+      });
+      if (all.count() > options.maxRows) return tooLarge(all.count(), options.maxRows);
+      const built = all
+        .parentsFirst()
+        .flatMap(({ read, rows: restored }) =>
+          insertRows(read.table, read.columns, parentsFirst(read.table, read.columns, restored)),
+        );
+      for (const { read, rows: changed } of all.setRows()) {
+        built.push(...restoreSetRows(read, changed));
+      }
+      return captured(rollbackOf(built), partial, cascadeAfterImages(all));
     }),
   };
 }
 
 /** `INSERT INTO t (c1, ...) [OVERRIDING SYSTEM VALUE] VALUES (...), ...`, in chunks. */
-function insertRows(table: TableMeta, columns: string[], rows: readonly CapturedRow[]) {
+export function insertRows(table: TableMeta, columns: string[], rows: readonly CapturedRow[]) {
   const types = columnTypes(table, columns);
   // OVERRIDING SYSTEM VALUE lets the original value into a GENERATED ALWAYS identity column.
   const overriding = table.columns.some((c) => c.identity !== '') ? ' OVERRIDING SYSTEM VALUE' : '';

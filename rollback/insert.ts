@@ -8,11 +8,11 @@ import {
   visibleName,
   withHiddenReturning,
 } from './ast.ts';
+import { deleteByKeys } from './by-key.ts';
 import { captured, safeBuild, tooLarge } from './outcome.ts';
 import {
   chooseKey,
   columnTypes,
-  irreversible,
   isNoCapture,
   modifyingCte,
   noKey,
@@ -30,7 +30,8 @@ import {
   tableName,
   UndoBuilder,
 } from './template.ts';
-import type { CapturedRow, CapturePlan, NoCapture } from './types.ts';
+import type { CapturePlan, NoCapture } from './types.ts';
+import { planUpsert } from './upsert.ts';
 import { afterImageRows, hiddenPart } from './values.ts';
 
 /**
@@ -43,14 +44,6 @@ export function planInsert(
   options: { maxRows: number },
 ): CapturePlan | NoCapture {
   // ON CONFLICT DO NOTHING needs nothing more: RETURNING lists only the rows it inserted.
-  if (stmt.onConflictClause?.action === 'ONCONFLICT_UPDATE') {
-    // NOTE: INSERT ... ON CONFLICT DO UPDATE is not captured; it needs a before-image of the
-    // rows it updates, and to tell them from the rows it inserts.
-    return irreversible(
-      'INSERT ... ON CONFLICT DO UPDATE is not captured yet: ' +
-        'the before-image of the rows it updates is not read',
-    );
-  }
   const select = (stmt.selectStmt as { SelectStmt?: { withClause?: InsertStmt['withClause'] } })
     ?.SelectStmt;
   if (hasModifyingCte(stmt.withClause) || hasModifyingCte(select?.withClause)) {
@@ -60,6 +53,8 @@ export function planInsert(
   if (isNoCapture(table)) return table;
   const key = chooseKey(table);
   if (key === undefined) return noKey(table);
+  if (stmt.onConflictClause?.action === 'ONCONFLICT_UPDATE')
+    return planUpsert(stmt, table, options);
 
   const columns = table.columns.map((c) => c.name);
   const hidden = columnTargets(visibleName(stmt.relation!), columns);
@@ -87,34 +82,4 @@ export function planInsert(
       });
     }),
   };
-}
-
-/**
- * `DELETE FROM t WHERE k = $1` for one row, `k IN (...)` for several, `(k1, k2) IN ((...), ...)`
- * for a composite key; in chunks that keep each statement within the parameter limit.
- */
-export function deleteByKeys(table: TableMeta, key: string[], keys: readonly CapturedRow[]) {
-  const types = columnTypes(table, key);
-  return chunk(keys, rowsPerStatement(key.length)).map((rows) => {
-    const b = new UndoBuilder().text(`DELETE FROM ${tableName(table)} WHERE `);
-    if (rows.length === 1) {
-      matchKey(b, key, rows[0]!, types);
-    } else if (key.length === 1) {
-      const values = rows.map((r) => r[0]!);
-      const type = types[0]!;
-      b.text(`${quoteIdent(key[0]!)} IN (`);
-      b.values(
-        values,
-        values.map(() => type),
-      ).text(')');
-    } else {
-      b.text(`(${columnList(key)}) IN (`);
-      rows.forEach((row, i) => {
-        b.text(i === 0 ? '(' : ', (');
-        b.values(row, types).text(')');
-      });
-      b.text(')');
-    }
-    return b.finish();
-  });
 }

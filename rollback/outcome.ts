@@ -27,7 +27,7 @@ export function tooLarge(rows: number, limit: number): CaptureOutcome {
 export function captured(
   rollback: Rollback,
   partialReasons: readonly string[],
-  afterImage: AfterImage,
+  afterImage: AfterImage | AfterImage[],
 ): CaptureOutcome {
   return {
     rollback,

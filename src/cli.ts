@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PERMISSIONS, type Permission } from './auth/identity.ts';
 import { mintToken, parseDuration } from './auth/tokens.ts';
+import type { ConsistencyOptions, ConsistencyReport } from './cluster/consistency.ts';
 import type { Env } from './config/env.ts';
 import { loadConfig } from './config/load.ts';
 import type { Config } from './config/types.ts';
@@ -14,11 +15,13 @@ export const DEFAULT_TOKEN_EXPIRY = '24h';
 export const USAGE = `Usage:
   ${PROGRAM} start [--config FILE]
   ${PROGRAM} token [--config FILE] --sub NAME [--cluster NAME=PERM,PERM]... [--admin] [--expires 1h]
+  ${PROGRAM} check [--config FILE] [--cluster NAME] [--chunk-rows N] [--json]
   ${PROGRAM} --help
 
 Commands:
   start   run the proxy and the admin API
   token   print a token signed with the configured secret (the first admin token, say)
+  check   compare the backends of each cluster table by table; exits 1 when they differ
 
 Options:
   -c, --config FILE         configuration file (default: ./${DEFAULT_CONFIG})
@@ -28,6 +31,9 @@ Options:
       --admin               token: every permission on every cluster, and the admin API
       --expires DURATION    token: lifetime such as 3600, 15m, 1h, 7d, or never
                             (default: ${DEFAULT_TOKEN_EXPIRY})
+      --cluster NAME        check: only this cluster (default: every cluster)
+      --chunk-rows N        check: rows per hashed chunk of a table (default: 10000)
+      --json                check: print the reports as JSON
   -h, --help                show this help
 `;
 
@@ -49,7 +55,16 @@ export interface TokenCommand {
   expiresIn: string | undefined;
 }
 
-export type Command = { kind: 'help' } | StartCommand | TokenCommand;
+export interface CheckCommand {
+  kind: 'check';
+  config: string;
+  configGiven: boolean;
+  cluster: string | undefined;
+  chunkRows: number | undefined;
+  json: boolean;
+}
+
+export type Command = { kind: 'help' } | StartCommand | TokenCommand | CheckCommand;
 
 /** A command line that cannot be run; the message says why, and USAGE says how. */
 export class UsageError extends Error {
@@ -62,11 +77,13 @@ export class UsageError extends Error {
 const TAKES_VALUE: Readonly<Record<string, readonly string[]>> = {
   start: ['--config'],
   token: ['--config', '--sub', '--cluster', '--expires'],
+  check: ['--config', '--cluster', '--chunk-rows'],
 };
 const SHORT: Readonly<Record<string, string>> = { '-c': '--config', '-h': '--help' };
 const SWITCHES: Readonly<Record<string, readonly string[]>> = {
   start: ['--help'],
   token: ['--help', '--admin'],
+  check: ['--help', '--json'],
 };
 
 /** Parses the arguments after the program name, e.g. `process.argv.slice(2)`. */
@@ -74,8 +91,10 @@ export function parseArgs(argv: readonly string[]): Command {
   const [command, ...rest] = argv;
   if (command === undefined) throw new UsageError('no command given');
   if (command === '--help' || command === '-h' || command === 'help') return { kind: 'help' };
-  if (command !== 'start' && command !== 'token') {
-    throw new UsageError(`unknown command ${JSON.stringify(command)}; expected start or token`);
+  if (command !== 'start' && command !== 'token' && command !== 'check') {
+    throw new UsageError(
+      `unknown command ${JSON.stringify(command)}; expected start, token or check`,
+    );
   }
   const values = new Map<string, string[]>();
   const switches = new Set<string>();
@@ -108,6 +127,19 @@ export function parseArgs(argv: readonly string[]): Command {
   const config = single(values, '--config');
   const base = { config: config ?? DEFAULT_CONFIG, configGiven: config !== undefined };
   if (command === 'start') return { kind: 'start', ...base };
+  if (command === 'check') {
+    const chunks = single(values, '--chunk-rows');
+    if (chunks !== undefined && !/^[1-9]\d{0,8}$/.test(chunks)) {
+      throw new UsageError(`--chunk-rows ${JSON.stringify(chunks)} is not a positive integer`);
+    }
+    return {
+      kind: 'check',
+      ...base,
+      cluster: single(values, '--cluster'),
+      chunkRows: chunks === undefined ? undefined : Number(chunks),
+      json: switches.has('--json'),
+    };
+  }
 
   const subject = single(values, '--sub');
   if (subject === undefined || subject === '') throw new UsageError('token needs --sub NAME');
@@ -190,7 +222,7 @@ export async function runTokenCommand(
 
 /** Loads the configuration a command names; a missing default file gets a hint. */
 export function loadCommandConfig(
-  command: StartCommand | TokenCommand,
+  command: StartCommand | TokenCommand | CheckCommand,
   env: Env = process.env,
   cwd?: string,
 ): Config {
@@ -211,6 +243,12 @@ export interface CliIo {
   cwd?: string;
   /** Runs the proxy; resolves when it has stopped. */
   start: (config: Config) => Promise<void>;
+  /** Compares the backends of the clusters (all, or the one named). */
+  check?: (
+    config: Config,
+    cluster: string | undefined,
+    options: ConsistencyOptions,
+  ) => Promise<ConsistencyReport[]>;
 }
 
 /** The whole command line: returns the exit code (0 done, 1 failed, 2 wrong usage). */
@@ -230,6 +268,18 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       const { token, warnings } = await runTokenCommand(command, io.env, io.cwd);
       for (const warning of warnings) io.stderr(`warning: ${warning}\n`);
       io.stdout(`${token}\n`);
+    } else if (command.kind === 'check') {
+      if (io.check === undefined)
+        throw new QoError('CONFIG_INVALID', 'check is not available here');
+      const config = loadCommandConfig(command, io.env, io.cwd);
+      const options = command.chunkRows === undefined ? {} : { chunkRows: command.chunkRows };
+      const reports = await io.check(config, command.cluster, options);
+      io.stdout(
+        command.json
+          ? `${JSON.stringify(reports, null, 2)}\n`
+          : reports.map(describeReport).join(''),
+      );
+      return reports.every((report) => report.status === 'consistent') ? 0 : 1;
     } else {
       await io.start(loadCommandConfig(command, io.env, io.cwd));
     }
@@ -239,4 +289,43 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     io.stderr(`${error.message}\n`);
     return 1;
   }
+}
+
+/** A consistency report for people: one line per cluster, then what differs. */
+export function describeReport(report: ConsistencyReport): string {
+  const verdict =
+    report.status === 'consistent'
+      ? 'consistent'
+      : report.status === 'incomplete'
+        ? 'incomplete: a backend could not be reached'
+        : `${report.differences.length} of them differ`;
+  const lines = [
+    `cluster ${report.cluster}: ${report.tables} tables on ${report.backends.join(', ')}: ${verdict} (${report.durationMs} ms)`,
+  ];
+  for (const { backend, error } of report.unreachable)
+    lines.push(`  unreachable ${backend}: ${error}`);
+  for (const table of report.differences) {
+    const what: string[] = [];
+    if (table.missingOn) what.push(`missing on ${table.missingOn.join(', ')}`);
+    if (table.columnsDifferOn) what.push(`columns differ on ${table.columnsDifferOn.join(', ')}`);
+    if (table.rows) {
+      const counts = Object.entries(table.rows).map(([name, rows]) => `${name}=${rows}`);
+      what.push(`rows ${counts.join(' ')}`);
+    }
+    if (table.chunks) what.push(`${table.chunks.differing} of ${table.chunks.total} chunks differ`);
+    lines.push(`  ${table.table}: ${what.join('; ')}`);
+    for (const key of table.keys ?? []) {
+      const name = Object.entries(key.key)
+        .map(([column, value]) => `${column}=${value}`)
+        .join(', ');
+      const how = [
+        ...(key.missingOn.length > 0 ? [`missing on ${key.missingOn.join(', ')}`] : []),
+        ...(key.differsOn.length > 0 ? [`differs on ${key.differsOn.join(', ')}`] : []),
+      ];
+      lines.push(`    ${name}: ${how.join('; ')}`);
+    }
+    if (table.keysOmitted) lines.push('    (more rows differ than are listed)');
+    if (table.note) lines.push(`    ${table.note}`);
+  }
+  return `${lines.join('\n')}\n`;
 }

@@ -1,7 +1,7 @@
 import { mintToken } from './auth/tokens.ts';
 import { runCli } from './cli.ts';
 import type { Config } from './config/types.ts';
-import { startOrchestrator } from './orchestrator.ts';
+import { checkClusters, startOrchestrator } from './orchestrator.ts';
 
 /** Prints how to connect: a psql command carrying a fresh admin token, and the admin API. */
 async function banner(
@@ -35,6 +35,7 @@ async function banner(
 const code = await runCli(process.argv.slice(2), {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
+  check: checkClusters,
   start: async (config) => {
     const orchestrator = await startOrchestrator(config);
     await banner(config, orchestrator.proxy, orchestrator.admin);

@@ -3,11 +3,15 @@ import { startAdminApi } from '../admin-api/server.ts';
 import { openCatalog } from '../catalog/store.ts';
 import type { Catalog } from '../catalog/types.ts';
 import { ClusterRuntime } from '../proxy/cluster.ts';
+import { checkConsistency } from '../proxy/consistency.ts';
 import { ProxyExecutor } from '../proxy/executor.ts';
-import { recoverPrepared } from '../proxy/recovery.ts';
+import { ClusterMonitor, type MonitorOptions } from '../proxy/monitor.ts';
 import { ProxyServer } from '../proxy/server.ts';
+import type { ConsistencyOptions, ConsistencyReport } from './cluster/consistency.ts';
+import type { ClusterExecutor } from './cluster/executor.ts';
 import type { BackendConfig, ClusterConfig, Config } from './config/types.ts';
 import { type EmbeddedPostgres, startPostgres } from './embedded/postgres.ts';
+import { QoError } from './errors.ts';
 import { createLogger, type Logger } from './log.ts';
 import { initParser } from './sql/parse.ts';
 
@@ -25,11 +29,13 @@ export interface Orchestrator {
 /** Starts embedded backends, the catalog, the proxy and the admin API, in that order. */
 export async function startOrchestrator(
   config: Config,
-  options: { logger?: Logger } = {},
+  options: { logger?: Logger; monitor?: MonitorOptions } = {},
 ): Promise<Orchestrator> {
   const logger = options.logger ?? createLogger(config.log.level);
   const embedded: EmbeddedPostgres[] = [];
   const stopEmbedded = () => Promise.allSettled(embedded.map((server) => server.stop()));
+  const monitors: ClusterMonitor[] = [];
+  const stopMonitors = () => Promise.allSettled(monitors.map((monitor) => monitor.stop()));
   try {
     await initParser();
     const clusters: ClusterConfig[] = [];
@@ -40,7 +46,10 @@ export async function startOrchestrator(
     const runtimes = new Map<string, ClusterRuntime>();
     for (const cluster of clusters) {
       const runtime = new ClusterRuntime(cluster, catalog, logger);
-      runtime.twoPhase = await recoverPrepared(cluster, catalog, logger);
+      // Health checks, two-phase commit support, and recovery of what an earlier run left prepared.
+      const monitor = new ClusterMonitor(runtime, catalog, logger, options.monitor);
+      monitors.push(monitor);
+      await monitor.start();
       await runtime.refreshMetadata().catch((error: Error) => {
         logger.warn('metadata.scan_failed', { cluster: cluster.name, error: error.message });
       });
@@ -48,7 +57,12 @@ export async function startOrchestrator(
     }
     const proxy = new ProxyServer({ secret: config.secret, clusters: runtimes, catalog, logger });
     const proxyAddress = await proxy.listen(config.listen.host, config.listen.port);
-    const executor = new ProxyExecutor(runtimes, catalog, logger);
+    const executor: ClusterExecutor = new ProxyExecutor(runtimes, catalog, logger);
+    executor.consistency = (name, checkOptions) => {
+      const runtime = runtimes.get(name);
+      if (runtime === undefined) throw new QoError('NOT_FOUND', `cluster "${name}" does not exist`);
+      return checkConsistency(runtime.config, checkOptions);
+    };
     const admin = await startAdminApi({
       host: config.admin.host,
       port: config.admin.port,
@@ -68,15 +82,47 @@ export async function startOrchestrator(
       embedded,
       async stop() {
         await proxy.close();
+        await stopMonitors();
         await admin.close();
         await catalog.close();
         await stopEmbedded();
       },
     };
   } catch (error) {
+    await stopMonitors();
     await stopEmbedded();
     throw error;
   }
+}
+
+/**
+ * Compares the backends of the configured clusters (all, or the one named), without starting
+ * the proxy or opening the catalog. Clusters of throwaway servers (`embedded`) have nothing to
+ * compare between runs and are refused.
+ */
+export async function checkClusters(
+  config: Config,
+  cluster: string | undefined,
+  options: ConsistencyOptions = {},
+): Promise<ConsistencyReport[]> {
+  const chosen = config.clusters.filter((c) => cluster === undefined || c.name === cluster);
+  if (chosen.length === 0) {
+    throw new QoError(
+      'NOT_FOUND',
+      `cluster "${cluster}" is not in ${config.source} (known: ${config.clusters.map((c) => c.name).join(', ')})`,
+    );
+  }
+  const reports: ConsistencyReport[] = [];
+  for (const c of chosen) {
+    if (c.embedded) {
+      throw new QoError(
+        'CONFIG_INVALID',
+        `cluster "${c.name}" runs on throwaway embedded servers that exist only while the proxy runs; check it through the admin API (GET /clusters/${c.name}/consistency)`,
+      );
+    }
+    reports.push(await checkConsistency(c, options));
+  }
+  return reports;
 }
 
 async function withEmbeddedBackends(

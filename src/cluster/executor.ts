@@ -1,4 +1,5 @@
 import type { Identity } from '../auth/identity.ts';
+import type { ConsistencyOptions, ConsistencyReport } from './consistency.ts';
 
 export interface ExecuteResult {
   /** Audit entry ids of the statements executed, in order. */
@@ -24,6 +25,17 @@ export interface RollbackResult {
   conflicts: Conflict[];
   executed: boolean;
 }
+
+/** What a larger undo (a client transaction, or a cluster back to a point) did or would do. */
+export interface GroupRollbackResult extends RollbackResult {
+  /** The entries undone (or to undo, on a dry run), newest first. */
+  rolledBack: number[];
+  /** The rollback entries recorded, one per entry undone, in one commit; empty on a dry run. */
+  queryIds: number[];
+}
+
+/** Which changes a larger undo covers. */
+export type RollbackTarget = { transaction: string } | { cluster: string; toQueryId: number };
 
 export interface BackendStatus {
   name: string;
@@ -54,5 +66,16 @@ export interface ClusterExecutor {
     queryId: number,
     options?: { force?: boolean; dryRun?: boolean },
   ): Promise<RollbackResult>;
+  /**
+   * Undoes several audited changes at once, newest first, in one transaction on every backend:
+   * those of a client transaction, or every change on a cluster after an entry.
+   */
+  rollbackMany?(
+    identity: Identity,
+    target: RollbackTarget,
+    options?: { force?: boolean; dryRun?: boolean },
+  ): Promise<GroupRollbackResult>;
   status(): ClusterStatus[];
+  /** Compares the backends of a cluster table by table; absent where the proxy offers no check. */
+  consistency?: (cluster: string, options?: ConsistencyOptions) => Promise<ConsistencyReport>;
 }
