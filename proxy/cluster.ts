@@ -57,13 +57,6 @@ export class ClusterRuntime {
     return -1;
   }
 
-  /** Records whether connections to each backend succeeded. */
-  noteHealth(backends: readonly { name: string; failure: Error | undefined }[]): void {
-    for (const backend of backends) {
-      this.setHealth(backend.name, backend.failure === undefined, backend.failure?.message);
-    }
-  }
-
   setHealth(name: string, healthy: boolean, error?: string): void {
     const was = this.health.get(name);
     const at = new Date();

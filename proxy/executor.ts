@@ -23,7 +23,6 @@ import type { ClusterRuntime } from './cluster.ts';
 import { BackendCode } from './codes.ts';
 import type { RollbackAudit } from './commit.ts';
 import { FrameReader } from './framing.ts';
-import { connectBackends } from './server.ts';
 import { Session } from './session.ts';
 import { findConflicts, undoDisplay, undoMessages } from './undo-run.ts';
 
@@ -56,11 +55,10 @@ export class ProxyExecutor implements ClusterExecutor {
     identity: Identity,
     cluster: ClusterRuntime,
   ): Promise<{ session: Session; reply: () => Reply }> {
-    const backends = await connectBackends(cluster.config.backends, {
+    const backends = await cluster.connectBackends({
       default_transaction_read_only: 'on',
       application_name: 'qo-admin',
     });
-    cluster.noteHealth(backends);
     const chunks: Buffer[] = [];
     const id = randomUUID();
     const session = new Session({

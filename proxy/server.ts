@@ -6,7 +6,7 @@ import { verifyToken } from '../src/auth/tokens.ts';
 import type { BackendConfig } from '../src/config/types.ts';
 import { SqlError, SqlState } from '../src/errors.ts';
 import type { Logger } from '../src/log.ts';
-import { BackendConnection } from './backend-connection.ts';
+import type { BackendConnection } from './backend-connection.ts';
 import * as be from './backend-encode.ts';
 import type { ClusterRuntime } from './cluster.ts';
 import { BackendCode, FrontendCode, StartupCode } from './codes.ts';
@@ -209,10 +209,8 @@ class ClientConnection {
         { severity: 'FATAL' },
       );
     }
-    const backends = await connectBackends(
-      cluster.config.backends,
-      this.forwarded(cluster.config.backends[0]),
-    );
+    // Backends a health check found down are not tried: the session reopens them once they are back.
+    const backends = await cluster.connectBackends(this.forwarded(cluster.config.backends[0]));
     if (backends.every((b) => b.failure !== undefined)) {
       for (const b of backends) b.close();
       throw new SqlError(
@@ -425,18 +423,4 @@ class ClientConnection {
     this.chain.finally(() => session.close()).catch(() => {});
     this.logger.info('session.end', { cluster: session.cluster.name, session: session.id });
   }
-}
-
-/** Opens one connection per backend, in parallel; one that fails is kept as failed. */
-export async function connectBackends(
-  configs: readonly BackendConfig[],
-  parameters: Record<string, string>,
-): Promise<BackendConnection[]> {
-  return Promise.all(
-    configs.map((config) =>
-      BackendConnection.connect(config, parameters).catch((error: SqlError) =>
-        BackendConnection.failed(config, error),
-      ),
-    ),
-  );
 }

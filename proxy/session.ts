@@ -294,7 +294,9 @@ export class Session {
       throw new SqlError(
         SqlState.CONNECTION_FAILURE,
         `cluster "${this.cluster.name}" cannot accept changes: ${down.failure?.message}`,
-        { hint: 'Reads still work. Reconnect once the backend is back.' },
+        {
+          hint: 'Reads still work; changes are accepted again once a health check finds the backend back.',
+        },
       );
     }
     return this.backends;

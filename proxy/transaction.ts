@@ -30,9 +30,4 @@ export class Transaction {
     /** The BEGIN sent to each backend as it joins; always read-write unless the client said otherwise. */
     public beginSql = 'BEGIN READ WRITE',
   ) {}
-
-  /** The global transaction identifier used for PREPARE TRANSACTION on every backend. */
-  get gid(): string {
-    return `qo_${this.id.replaceAll('-', '')}`;
-  }
 }

@@ -1,5 +1,4 @@
 import type { InsertStmt, Node } from 'libpg-query';
-import type { TableMeta } from '../src/cluster/metadata.ts';
 import {
   clientReturns,
   columnTargets,
@@ -12,7 +11,6 @@ import { deleteByKeys } from './by-key.ts';
 import { captured, safeBuild, tooLarge } from './outcome.ts';
 import {
   chooseKey,
-  columnTypes,
   isNoCapture,
   modifyingCte,
   noKey,
@@ -20,16 +18,7 @@ import {
   resolveTarget,
   sideEffectReasons,
 } from './table.ts';
-import {
-  chunk,
-  columnList,
-  matchKey,
-  quoteIdent,
-  rollbackOf,
-  rowsPerStatement,
-  tableName,
-  UndoBuilder,
-} from './template.ts';
+import { rollbackOf } from './template.ts';
 import type { CapturePlan, NoCapture } from './types.ts';
 import { planUpsert } from './upsert.ts';
 import { afterImageRows, hiddenPart } from './values.ts';
