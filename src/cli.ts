@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PERMISSIONS, type Permission } from './auth/identity.ts';
 import { mintToken, parseDuration } from './auth/tokens.ts';
+import { runRollbackCommand } from './cli-rollback.ts';
 import type { ConsistencyOptions, ConsistencyReport } from './cluster/consistency.ts';
 import type { Env } from './config/env.ts';
 import { loadConfig } from './config/load.ts';
@@ -16,12 +17,16 @@ export const USAGE = `Usage:
   ${PROGRAM} start [--config FILE]
   ${PROGRAM} token [--config FILE] --sub NAME [--cluster NAME=PERM,PERM]... [--admin] [--expires 1h]
   ${PROGRAM} check [--config FILE] [--cluster NAME] [--chunk-rows N] [--json]
+  ${PROGRAM} rollback [--config FILE] (--query ID | --transaction ID | --cluster NAME --to ID)
+                      [--dry-run] [--force]
   ${PROGRAM} --help
 
 Commands:
   start   run the proxy and the admin API
   token   print a token signed with the configured secret (the first admin token, say)
   check   compare the backends of each cluster table by table; exits 1 when they differ
+  rollback  undo an audited change, a whole transaction, or every change of a cluster after
+          a query, through the admin API of the running proxy; exits 1 when refused
 
 Options:
   -c, --config FILE         configuration file (default: ./${DEFAULT_CONFIG})
@@ -34,6 +39,11 @@ Options:
       --cluster NAME        check: only this cluster (default: every cluster)
       --chunk-rows N        check: rows per hashed chunk of a table (default: 10000)
       --json                check: print the reports as JSON
+      --query ID            rollback: the audited change to undo
+      --transaction ID      rollback: every change of this client transaction, newest first
+      --to ID               rollback: with --cluster, every change after query ID, newest first
+      --dry-run             rollback: show the undo SQL and the conflicts, change nothing
+      --force               rollback: undo even rows changed since (conflicts)
   -h, --help                show this help
 `;
 
@@ -64,7 +74,21 @@ export interface CheckCommand {
   json: boolean;
 }
 
-export type Command = { kind: 'help' } | StartCommand | TokenCommand | CheckCommand;
+export interface RollbackCommand {
+  kind: 'rollback';
+  config: string;
+  configGiven: boolean;
+  target: { query: number } | { transaction: string } | { cluster: string; to: number };
+  dryRun: boolean;
+  force: boolean;
+}
+
+export type Command =
+  | { kind: 'help' }
+  | StartCommand
+  | TokenCommand
+  | CheckCommand
+  | RollbackCommand;
 
 /** A command line that cannot be run; the message says why, and USAGE says how. */
 export class UsageError extends Error {
@@ -78,12 +102,14 @@ const TAKES_VALUE: Readonly<Record<string, readonly string[]>> = {
   start: ['--config'],
   token: ['--config', '--sub', '--cluster', '--expires'],
   check: ['--config', '--cluster', '--chunk-rows'],
+  rollback: ['--config', '--query', '--transaction', '--cluster', '--to'],
 };
 const SHORT: Readonly<Record<string, string>> = { '-c': '--config', '-h': '--help' };
 const SWITCHES: Readonly<Record<string, readonly string[]>> = {
   start: ['--help'],
   token: ['--help', '--admin'],
   check: ['--help', '--json'],
+  rollback: ['--help', '--dry-run', '--force'],
 };
 
 /** Parses the arguments after the program name, e.g. `process.argv.slice(2)`. */
@@ -91,9 +117,9 @@ export function parseArgs(argv: readonly string[]): Command {
   const [command, ...rest] = argv;
   if (command === undefined) throw new UsageError('no command given');
   if (command === '--help' || command === '-h' || command === 'help') return { kind: 'help' };
-  if (command !== 'start' && command !== 'token' && command !== 'check') {
+  if (command !== 'start' && command !== 'token' && command !== 'check' && command !== 'rollback') {
     throw new UsageError(
-      `unknown command ${JSON.stringify(command)}; expected start, token or check`,
+      `unknown command ${JSON.stringify(command)}; expected start, token, check or rollback`,
     );
   }
   const values = new Map<string, string[]>();
@@ -141,6 +167,8 @@ export function parseArgs(argv: readonly string[]): Command {
     };
   }
 
+  if (command === 'rollback') return parseRollback(values, switches, base);
+
   const subject = single(values, '--sub');
   if (subject === undefined || subject === '') throw new UsageError('token needs --sub NAME');
   const granted = new Map<string, Permission[]>();
@@ -161,6 +189,49 @@ export function parseArgs(argv: readonly string[]): Command {
   }
   const expiresIn = expires === 'never' ? undefined : expires;
   return { kind: 'token', ...base, subject, clusters, admin, expiresIn };
+}
+
+function parseRollback(
+  values: Map<string, string[]>,
+  switches: Set<string>,
+  base: { config: string; configGiven: boolean },
+): RollbackCommand {
+  const id = (flag: string): number | undefined => {
+    const text = single(values, flag);
+    if (text === undefined) return undefined;
+    if (!/^[1-9]\d{0,15}$/.test(text))
+      throw new UsageError(`${flag} ${JSON.stringify(text)} is not a query id`);
+    return Number(text);
+  };
+  const query = id('--query');
+  const to = id('--to');
+  const transaction = single(values, '--transaction');
+  const cluster = single(values, '--cluster');
+  const targets = [
+    query !== undefined,
+    transaction !== undefined,
+    to !== undefined || cluster !== undefined,
+  ];
+  if (targets.filter(Boolean).length !== 1) {
+    throw new UsageError(
+      'rollback needs exactly one of --query ID, --transaction ID, or --cluster NAME --to ID',
+    );
+  }
+  let target: RollbackCommand['target'];
+  if (query !== undefined) target = { query };
+  else if (transaction !== undefined) target = { transaction };
+  else {
+    if (cluster === undefined || to === undefined)
+      throw new UsageError('--cluster and --to go together');
+    target = { cluster, to };
+  }
+  return {
+    kind: 'rollback',
+    ...base,
+    target,
+    dryRun: switches.has('--dry-run'),
+    force: switches.has('--force'),
+  };
 }
 
 function single(values: Map<string, string[]>, flag: string): string | undefined {
@@ -222,7 +293,7 @@ export async function runTokenCommand(
 
 /** Loads the configuration a command names; a missing default file gets a hint. */
 export function loadCommandConfig(
-  command: StartCommand | TokenCommand | CheckCommand,
+  command: StartCommand | TokenCommand | CheckCommand | RollbackCommand,
   env: Env = process.env,
   cwd?: string,
 ): Config {
@@ -268,6 +339,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       const { token, warnings } = await runTokenCommand(command, io.env, io.cwd);
       for (const warning of warnings) io.stderr(`warning: ${warning}\n`);
       io.stdout(`${token}\n`);
+    } else if (command.kind === 'rollback') {
+      const config = loadCommandConfig(command, io.env, io.cwd);
+      const outcome = await runRollbackCommand(command, config);
+      io.stdout(`${JSON.stringify(outcome.body, null, 2)}\n`);
+      return outcome.ok ? 0 : 1;
     } else if (command.kind === 'check') {
       if (io.check === undefined)
         throw new QoError('CONFIG_INVALID', 'check is not available here');
