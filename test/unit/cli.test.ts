@@ -103,7 +103,7 @@ describe('parseArgs', () => {
   test('wrong command lines say what is wrong', () => {
     const cases: [string[], string][] = [
       [[], 'no command given'],
-      [['stop'], 'unknown command "stop"; expected start, token or check'],
+      [['stop'], 'unknown command "stop"; expected start, token, check or rollback'],
       [['start', '--verbose'], 'unknown option --verbose for `start`'],
       [['start', '--sub', 'a'], 'unknown option --sub for `start`'],
       [['start', 'extra'], 'unexpected argument "extra"'],
