@@ -4,7 +4,7 @@ import type { Catalog } from '../catalog/types.ts';
 import { PERMISSIONS } from '../src/auth/identity.ts';
 import { mintToken, parseDuration } from '../src/auth/tokens.ts';
 import { QoError } from '../src/errors.ts';
-import { badRequest, notFound } from './errors.ts';
+import { badRequest } from './errors.ts';
 import { defineRoute } from './route.ts';
 import {
   anyValue,
@@ -25,17 +25,24 @@ const permissions = record(
   'Cluster name (or `*` for every cluster) to the permissions granted on it.',
 );
 
+/** The longest lifetime a token is issued with: ten years of 365 days, in seconds. */
+const MAX_EXPIRES_IN = 10 * 365 * 86_400;
+
 const expiresIn = custom(
   {
     oneOf: [
-      { type: 'integer', minimum: 1 },
+      { type: 'integer', minimum: 1, maximum: MAX_EXPIRES_IN },
       { type: 'string', pattern: '^\\s*\\d+\\s*[smhdw]?\\s*$' },
     ],
-    description: 'Seconds, or a duration such as `15m`, `1h`, `7d`. No expiry when absent.',
+    description:
+      'Seconds, or a duration such as `15m`, `1h`, `7d`; at most ten years. No expiry when absent.',
   },
-  'a number of seconds or a duration such as "15m", "1h" or "7d"',
-  (value) =>
-    typeof value === 'number' || typeof value === 'string' ? parseDuration(value) : undefined,
+  'a number of seconds or a duration such as "15m", "1h" or "7d", at most ten years',
+  (value) => {
+    const seconds =
+      typeof value === 'number' || typeof value === 'string' ? parseDuration(value) : undefined;
+    return seconds !== undefined && seconds <= MAX_EXPIRES_IN ? seconds : undefined;
+  },
 );
 
 const timestamp = string({ format: 'date-time' });
@@ -172,22 +179,26 @@ export const tokenRoutes = [
     path: '/tokens/:jti',
     operationId: 'revokeToken',
     summary: 'Revoke a token',
-    description: 'Revoking twice keeps the first revocation time.',
+    description:
+      'Any `jti` can be revoked, also of a token not issued here (printed at start, minted by ' +
+      'the CLI): the revocation is recorded and the token refused from then on. Revoking twice ' +
+      'keeps the first revocation time.',
     tag: 'tokens',
     access: 'admin',
     params: object({ jti: required(string({ minLength: 1 })) }),
     responses: {
       200: {
         description: 'The token is revoked; it is refused from now on.',
-        schema: object({ jti: required(string()), revoked: required(boolean()) }),
+        schema: object({
+          jti: required(string()),
+          revoked: required(boolean()),
+          known: required(boolean('Whether the token was issued here (POST /tokens).')),
+        }),
       },
-      404: { description: 'No token with that id was issued here.' },
     },
     async handle({ params, catalog }) {
-      if (!(await catalog.revokeToken(params.jti))) {
-        throw notFound(`no token with jti "${params.jti}" was issued`);
-      }
-      return { status: 200, body: { jti: params.jti, revoked: true } };
+      const known = await catalog.revokeToken(params.jti);
+      return { status: 200, body: { jti: params.jti, revoked: true, known } };
     },
   }),
 ];

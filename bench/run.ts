@@ -2,6 +2,8 @@
 // Each benchmark module exports `main(argv)` and resolves to the exit code.
 const BENCHMARKS: Record<string, () => Promise<{ main(argv: string[]): Promise<number> }>> = {
   pgbench: () => import('./pgbench.ts'),
+  pgpool: () => import('./pgpool.ts'),
+  capture: () => import('./capture.ts'),
 };
 const DEFAULT = 'pgbench';
 

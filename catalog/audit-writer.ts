@@ -2,7 +2,7 @@
  * Writing audit entries: with a commit decision on the write path, or batched for entries
  * that changed nothing.
  */
-import { sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import type { AuditEntryInput } from '../src/cluster/audit.ts';
 import { QoError } from '../src/errors.ts';
 import type { Logger } from '../src/log.ts';
@@ -17,9 +17,12 @@ import { auditEntries, commitDecisions } from './schema.ts';
 const ROWS_PER_STATEMENT = 1000;
 
 /**
- * Inserts the entries and the decision and marks the entries they roll back, as one
- * statement: a single statement is atomic, so no BEGIN and COMMIT round trips. Ids are drawn in
- * input order, so sorting them gives the entries' ids in input order.
+ * Inserts the entries and the decision and marks the entries they roll back. Without rollback
+ * entries this is one statement: a single statement is atomic, so no BEGIN and COMMIT round
+ * trips. With them it runs in a transaction that is rolled back, recording nothing, when an
+ * entry named by `rollbackOf` was already rolled back: that is what keeps two rollbacks of one
+ * change, racing in different sessions or proxy instances, from both committing. Ids are drawn
+ * in input order, so sorting them gives the entries' ids in input order.
  */
 export async function recordCommit(
   db: CatalogDb,
@@ -33,30 +36,72 @@ export async function recordCommit(
       return [];
     }
     const rows = entries.map(toAuditInsert);
-    // NOTE: The UPDATE sees the table as it was before this statement, so an entry that rolls
-    // back another entry of the same call does not mark it.
-    const marked = rows.some((row) => row.rollbackOf != null)
-      ? sql`, marked AS (
-          UPDATE ${auditEntries} AS target SET rolled_back_by = inserted.id
-          FROM inserted WHERE target.id = inserted.rollback_of)`
-      : sql``;
     const decided =
       gid === null
         ? sql``
         : sql`, decided AS (
           INSERT INTO ${commitDecisions} (gid, cluster) VALUES (${gid}, ${cluster}))`;
-    const result = await db.execute<{ id: string | number }>(
-      sql`WITH inserted AS (${insertEntriesSql(rows)} RETURNING id, rollback_of)${marked}${decided}
-        SELECT id FROM inserted ORDER BY id`,
-    );
-    return idsOf(result);
+    if (!rows.some((row) => row.rollbackOf != null)) {
+      const result = await db.execute<{ id: string | number }>(
+        sql`WITH inserted AS (${insertEntriesSql(rows)} RETURNING id)${decided}
+          SELECT id FROM inserted ORDER BY id`,
+      );
+      return idsOf(result);
+    }
+    return await db.transaction(async (tx) => {
+      const result = await tx.execute<Marking>(markingSql(rows, decided));
+      const refused = (result as unknown as { rows: Marking[] }).rows.find(
+        (row) => row.entry !== null,
+      );
+      if (refused !== undefined) {
+        throw new QoError(
+          'ROLLBACK_UNAVAILABLE',
+          `query ${refused.entry} was already rolled back by query ${refused.by}`,
+        );
+      }
+      return idsOf(result);
+    });
   } catch (cause) {
+    if (cause instanceof QoError) throw cause;
     // NOTE: A connection lost while the statement commits leaves the outcome unknown; a
     // caller holding prepared transactions should ask decisionFor(gid) before rolling back.
     throw new QoError('CATALOG_FAILURE', `cannot record the commit: ${rootMessage(cause)}`, {
       cause,
     });
   }
+}
+
+/** A row of `markingSql`: an inserted id, and the entry it could not mark, if any. */
+type Marking = {
+  id: string | number;
+  entry: string | number | null;
+  by: string | number | null;
+};
+
+/**
+ * Inserts rollback entries and marks the entries they undo. An entry whose `rolled_back_by`
+ * is set keeps it, unless the rollback named there was itself rolled back (the change is in
+ * effect again); such an entry comes back in `entry`, with the rollback that holds it in `by`.
+ * A concurrent mark waits on the row lock, and PostgreSQL then evaluates SET on the row as
+ * committed (READ COMMITTED), so the later of two marks sees the earlier one.
+ */
+// NOTE: The UPDATE sees the table as it was before this statement, so an entry that rolls
+// back another entry of the same call does not mark it.
+function markingSql(rows: AuditInsert[], decided: SQL): SQL {
+  return sql`WITH inserted AS (${insertEntriesSql(rows)} RETURNING id, rollback_of),
+    marked AS (
+      UPDATE ${auditEntries} AS target
+      SET rolled_back_by = CASE
+        WHEN target.rolled_back_by IS NULL OR EXISTS (
+          SELECT 1 FROM ${auditEntries} AS earlier
+          WHERE earlier.id = target.rolled_back_by AND earlier.rolled_back_by IS NOT NULL)
+        THEN inserted.id
+        ELSE target.rolled_back_by END
+      FROM inserted WHERE target.id = inserted.rollback_of
+      RETURNING target.id AS entry, target.rolled_back_by AS by, inserted.id AS rollback)${decided}
+    SELECT inserted.id, marked.entry, marked.by
+    FROM inserted LEFT JOIN marked ON marked.rollback = inserted.id AND marked.by <> inserted.id
+    ORDER BY inserted.id`;
 }
 
 /** Ids from a raw result: node-postgres returns int8 as text, PGlite as a number. */

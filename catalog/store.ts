@@ -21,6 +21,12 @@ export interface CatalogOptions {
 }
 
 const DEFAULT_LIMIT = 100;
+
+/**
+ * The claims of a `tokens` row that records only a revocation: jsonb `null`, which a token
+ * issued here never has (its claims are an object).
+ */
+const REVOKED_ONLY = sql`'null'::jsonb`;
 const MAX_LIMIT = 1000;
 
 /** Opens the catalog, applying any migration it lacks, and returns it ready to use. */
@@ -122,23 +128,31 @@ export class DrizzleCatalog implements Catalog {
     });
   }
 
-  /** Newest first. */
+  /** Newest first; revocations of tokens issued elsewhere are not listed. */
   async listTokens(): Promise<TokenRecord[]> {
-    const rows = await this.#db.select().from(tokens).orderBy(desc(tokens.issuedAt), tokens.jti);
+    const rows = await this.#db
+      .select()
+      .from(tokens)
+      .where(sql`${tokens.claims} <> ${REVOKED_ONLY}`)
+      .orderBy(desc(tokens.issuedAt), tokens.jti);
     return rows.map((row) => ({ ...row }));
   }
 
   /**
-   * Marks a recorded token revoked (keeping the first revocation time). False when no token
-   * with that `jti` was recorded.
+   * Marks a token revoked (keeping the first revocation time). A `jti` never recorded (a token
+   * minted by the CLI or printed at start) is recorded as a revocation alone. True when the
+   * token was issued here.
    */
   async revokeToken(jti: string): Promise<boolean> {
     const revoked = await this.#db
-      .update(tokens)
-      .set({ revokedAt: sql`coalesce(${tokens.revokedAt}, now())` })
-      .where(eq(tokens.jti, jti))
-      .returning({ jti: tokens.jti });
-    return revoked.length > 0;
+      .insert(tokens)
+      .values({ jti, subject: '', claims: REVOKED_ONLY, revokedAt: sql`now()` })
+      .onConflictDoUpdate({
+        target: tokens.jti,
+        set: { revokedAt: sql`coalesce(${tokens.revokedAt}, excluded.revoked_at)` },
+      })
+      .returning({ claims: tokens.claims });
+    return revoked[0]?.claims != null;
   }
 
   async isRevoked(jti: string): Promise<boolean> {

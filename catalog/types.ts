@@ -32,6 +32,10 @@ export interface Catalog {
   saveMetadata(metadata: ClusterMetadata): Promise<void>;
   recordToken(token: Omit<TokenRecord, 'revokedAt'>): Promise<void>;
   listTokens(): Promise<TokenRecord[]>;
+  /**
+   * Revokes by `jti`, recording the revocation even for a token not issued through
+   * `recordToken`. True when the token was recorded (issued here).
+   */
   revokeToken(jti: string): Promise<boolean>;
   isRevoked(jti: string): Promise<boolean>;
   close(): Promise<void>;

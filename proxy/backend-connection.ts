@@ -148,6 +148,15 @@ export class BackendConnection {
     };
   }
 
+  /** Stops reading replies (the client is not reading the ones already relayed). */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
   /** Writes bytes that get no reply of their own (CopyData during COPY FROM STDIN). */
   forward(bytes: Buffer): void {
     if (this.failure === undefined) this.socket.write(bytes);

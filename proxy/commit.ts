@@ -1,5 +1,5 @@
 import type { AuditEntryInput, Rollback } from '../src/cluster/audit.ts';
-import { SqlError, SqlState } from '../src/errors.ts';
+import { QoError, SqlError, SqlState } from '../src/errors.ts';
 import type { BackendConnection } from './backend-connection.ts';
 import { gidFor, inFlight } from './instance.ts';
 import type { Collected } from './results.ts';
@@ -190,6 +190,16 @@ async function decide(
   try {
     return await catalog.recordCommit(gid, cluster.name, entries);
   } catch (cause) {
+    if (cause instanceof QoError && cause.code === 'ROLLBACK_UNAVAILABLE') {
+      // The catalog refused a rollback of a change another rollback undid first, and recorded
+      // nothing: the decision is known to be absent.
+      await onEach(backends, () => `ROLLBACK PREPARED '${gid}'`);
+      throw new SqlError(
+        SqlState.OBJECT_NOT_IN_PREREQUISITE_STATE,
+        `the rollback was undone on every backend: ${cause.message}`,
+        { cause },
+      );
+    }
     const recorded = await catalog.decisionFor(gid).then(
       (decision) => decision ?? 'none',
       () => 'unknown' as const,

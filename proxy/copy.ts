@@ -20,7 +20,7 @@ import { MessageWriter } from './writer.ts';
 export interface CopySink {
   data(frame: Frame): void;
   done(frame: Frame): void;
-  fail(frame: Frame): void;
+  fail(frame?: Frame): void;
 }
 
 /**
@@ -34,6 +34,12 @@ export async function copyIn(
   statement: ParsedStatement,
   started: number,
 ): Promise<void> {
+  if (!session.interactive) {
+    throw new SqlError(
+      SqlState.FEATURE_NOT_SUPPORTED,
+      'COPY FROM STDIN needs a client connection to send the data; connect with psql or a driver',
+    );
+  }
   const txn = session.txn as Transaction;
   const backends = session.requireAllBackends();
   const cluster = session.cluster;

@@ -38,6 +38,9 @@ interface Reply {
  * authorized by the caller's token, captured, fanned out, committed and audited alike.
  */
 export class ProxyExecutor implements ClusterExecutor {
+  /** Entries whose rollback runs in this process now. */
+  private readonly rollingBack = new Set<number>();
+
   constructor(
     private readonly clusters: Map<string, ClusterRuntime>,
     private readonly catalog: Catalog,
@@ -79,6 +82,7 @@ export class ProxyExecutor implements ClusterExecutor {
       session.close();
       throw backends[0]?.failure ?? new SqlError(SqlState.CONNECTION_FAILURE, 'no backend');
     }
+    session.interactive = false;
     await session.readSearchPath();
     return { session, reply: () => decodeReply(chunks.splice(0)) };
   }
@@ -113,6 +117,19 @@ export class ProxyExecutor implements ClusterExecutor {
     identity: Identity,
     queryId: number,
     options: { force?: boolean; dryRun?: boolean } = {},
+  ): Promise<RollbackResult> {
+    const release = options.dryRun ? undefined : this.claim([queryId]);
+    try {
+      return await this.rollbackOne(identity, queryId, options);
+    } finally {
+      release?.();
+    }
+  }
+
+  private async rollbackOne(
+    identity: Identity,
+    queryId: number,
+    options: { force?: boolean; dryRun?: boolean },
   ): Promise<RollbackResult> {
     const entry = await this.catalog.getEntry(queryId);
     if (entry === undefined) throw new QoError('NOT_FOUND', `query ${queryId} does not exist`);
@@ -195,7 +212,48 @@ export class ProxyExecutor implements ClusterExecutor {
     if (selection.entries.length === 0) {
       throw new QoError('ROLLBACK_UNAVAILABLE', `${what}: no change is left to roll back`);
     }
-    return this.undo(identity, this.cluster(clusterName), selection.entries, options);
+    const release = options.dryRun ? undefined : this.claim(selection.entries.map((e) => e.id));
+    try {
+      return await this.undo(identity, this.cluster(clusterName), selection.entries, options);
+    } finally {
+      release?.();
+    }
+  }
+
+  /**
+   * Marks entries as being rolled back by this process, or refuses when a rollback of one of
+   * them already runs here. Rollbacks that race anyway (from another proxy instance) are
+   * refused by the catalog at the commit point; this makes the common case fail fast, before
+   * an undo runs on the backends. Returns the release.
+   */
+  private claim(ids: readonly number[]): () => void {
+    const busy = ids.find((id) => this.rollingBack.has(id));
+    if (busy !== undefined) {
+      throw new QoError('ROLLBACK_UNAVAILABLE', `a rollback of query ${busy} is already running`);
+    }
+    for (const id of ids) this.rollingBack.add(id);
+    return () => {
+      for (const id of ids) this.rollingBack.delete(id);
+    };
+  }
+
+  /**
+   * After an undo failed or found conflicts: the refusal to give when one of its entries was
+   * rolled back by another rollback meanwhile. That rollback's commit refused this one at the
+   * commit point, or its rows made this undo fail on the backends (a DELETE undone twice
+   * re-inserts a key that is back already) or look changed since.
+   */
+  private async rolledBackMeanwhile(entries: readonly AuditEntry[]): Promise<QoError | undefined> {
+    const now = await Promise.all(entries.map((entry) => this.catalog.getEntry(entry.id)));
+    const index = now.findIndex(
+      (entry, i) => entry?.rolledBackBy != null && entry.rolledBackBy !== entries[i]?.rolledBackBy,
+    );
+    const entry = now[index];
+    if (entry === undefined) return undefined;
+    return new QoError(
+      'ROLLBACK_UNAVAILABLE',
+      `query ${entry.id} was already rolled back by query ${entry.rolledBackBy}`,
+    );
   }
 
   /**
@@ -214,12 +272,17 @@ export class ProxyExecutor implements ClusterExecutor {
     // The undo is authorized by the rollback permission checked before, not by write or ddl.
     const undoer: Identity = {
       subject: identity.subject,
-      clusters: { [cluster.name]: ['write'] },
+      clusters: { [cluster.name]: ['write', 'ddl'] },
       admin: false,
     };
     const { session, reply } = await this.open(undoer, cluster);
     try {
       const conflicts = await findConflicts(session, cluster, entries);
+      if (conflicts.length > 0 && !options.dryRun) {
+        // Rows changed by a rollback that another proxy instance just committed.
+        const refusal = await this.rolledBackMeanwhile(entries);
+        if (refusal !== undefined) throw refusal;
+      }
       if (options.dryRun || (conflicts.length > 0 && !options.force)) {
         return { sql, conflicts, executed: false, rolledBack, queryIds: [] };
       }
@@ -244,7 +307,9 @@ export class ProxyExecutor implements ClusterExecutor {
       session.auditAs = audit;
       await session.handle(undoMessages(entries));
       const result = reply();
-      if (result.error !== null) throw result.error;
+      if (result.error !== null) {
+        throw (await this.rolledBackMeanwhile(entries).catch(() => undefined)) ?? result.error;
+      }
       const queryIds = session.lastCommitIds;
       if (queryIds.length === 0) {
         throw new QoError('CATALOG_FAILURE', `the rollback of query ${first.id} recorded nothing`);

@@ -353,6 +353,7 @@ async function fastPath(
     { sql: string; paramTypes: number[]; parsed: ParsedStatement | null }
   >();
   const executed: { sql: string; bound: Bound }[] = [];
+  const boundHere = new Set<string>();
   for (const message of messages) {
     switch (message.type) {
       case 'parse': {
@@ -384,10 +385,23 @@ async function fastPath(
           sql: statement.sql,
           bound: { paramFormats: message.paramFormats, params: message.params } as Bound,
         });
+        boundHere.add(message.portal);
         break;
       }
       case 'describe':
+        // A portal bound by an earlier batch lives on the backend that bound it, and a
+        // statement the session does not know must get PostgreSQL's answer, not a stale one.
+        if (message.target === 'P' && !boundHere.has(message.name)) return false;
+        if (
+          message.target === 'S' &&
+          !parsedHere.has(message.name) &&
+          !session.statements.has(message.name)
+        )
+          return false;
+        break;
       case 'execute':
+        if (!boundHere.has(message.portal)) return false;
+        break;
       case 'sync':
         break;
       default:
@@ -405,9 +419,14 @@ async function fastPath(
   // Statements prepared in earlier batches, on another backend, are prepared here first.
   const setup = new MessageWriter(128);
   for (const message of messages) {
-    if (message.type !== 'bind' || parsedHere.has(message.statement)) continue;
-    const statement = session.statements.get(message.statement) as PreparedStatement;
-    ensureStatement(backend, statement, setup);
+    const name =
+      message.type === 'bind'
+        ? message.statement
+        : message.type === 'describe' && message.target === 'S'
+          ? message.name
+          : undefined;
+    if (name === undefined || parsedHere.has(name)) continue;
+    ensureStatement(backend, session.statements.get(name) as PreparedStatement, setup);
   }
   if (setup.length > 0 || backend.unsynced) {
     fe.sync(setup);

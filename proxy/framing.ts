@@ -10,6 +10,13 @@ export interface Frame {
 
 /** PostgreSQL refuses messages above 1 GB; so do we. */
 const MAX_MESSAGE = 0x3fffffff;
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Stands for SQL text that was not valid UTF-8; it cannot occur in valid text (a lone NUL). */
+export const INVALID_UTF8 = '\u0000invalid utf-8';
+
+/** PostgreSQL refuses startup packets above 10,000 bytes (MAX_STARTUP_PACKET_LENGTH). */
+const MAX_STARTUP = 10_000;
 
 /**
  * Cuts a byte stream into messages. Frames are views into the received chunks, never copies,
@@ -17,7 +24,11 @@ const MAX_MESSAGE = 0x3fffffff;
  * once it is complete.
  */
 export class FrameReader {
-  private pending: Buffer | undefined;
+  /** Received bytes that do not yet make a whole message, kept as they came (joined once). */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  /** Size of the message being received, once its header is in. */
+  private needed = 0;
   /** When set, the next message is a startup-phase one (no type byte). */
   startup: boolean;
 
@@ -26,26 +37,40 @@ export class FrameReader {
   }
 
   push(chunk: Buffer): Frame[] {
+    if (this.pending.length > 0 && this.pendingBytes + chunk.length < this.needed) {
+      // Still short of the message announced: keep the piece, copy nothing yet.
+      this.pending.push(chunk);
+      this.pendingBytes += chunk.length;
+      return [];
+    }
     let data = chunk;
-    if (this.pending !== undefined) {
-      data = Buffer.concat([this.pending, chunk]);
-      this.pending = undefined;
+    if (this.pending.length > 0) {
+      this.pending.push(chunk);
+      data = Buffer.concat(this.pending, this.pendingBytes + chunk.length);
+      this.pending = [];
+      this.pendingBytes = 0;
     }
     const frames: Frame[] = [];
     let offset = 0;
+    this.needed = 0;
     while (true) {
       const header = this.startup ? 4 : 5;
       if (data.length - offset < header) break;
       const code = this.startup ? 0 : (data[offset] as number);
       const length = data.readInt32BE(offset + header - 4);
-      if (length < 4 || length > MAX_MESSAGE) {
-        throw new SqlError(SqlState.PROTOCOL_VIOLATION, `invalid message length ${length}`, {
-          severity: 'FATAL',
-        });
+      const limit = this.startup ? MAX_STARTUP : MAX_MESSAGE;
+      if (length < 4 || length > limit) {
+        throw new SqlError(
+          SqlState.PROTOCOL_VIOLATION,
+          this.startup
+            ? `invalid length of startup packet (${length})`
+            : `invalid message length ${length}`,
+          { severity: 'FATAL' },
+        );
       }
       const total = header - 4 + length;
       if (data.length - offset < total) {
-        // Keep the partial message; a large one is joined once, when complete.
+        this.needed = total;
         break;
       }
       frames.push({
@@ -56,13 +81,16 @@ export class FrameReader {
       offset += total;
       if (this.startup) this.startup = false;
     }
-    if (offset < data.length) this.pending = data.subarray(offset);
+    if (offset < data.length) {
+      this.pending = [data.subarray(offset)];
+      this.pendingBytes = data.length - offset;
+    }
     return frames;
   }
 
   /** Bytes received that do not yet form a whole message. */
   get buffered(): number {
-    return this.pending?.length ?? 0;
+    return this.pendingBytes;
   }
 }
 
@@ -112,6 +140,22 @@ export class BodyReader {
     const value = this.body.toString('utf8', this.offset, end);
     this.offset = end + 1;
     return value;
+  }
+
+  /**
+   * A null-terminated SQL text. Bytes that are not valid UTF-8 (the only client encoding the
+   * proxy speaks) become the text INVALID_UTF8, which the session answers with 22021.
+   */
+  sqlText(): string {
+    const end = this.body.indexOf(0, this.offset);
+    if (end < 0) return this.cstring();
+    const bytes = this.body.subarray(this.offset, end);
+    this.offset = end + 1;
+    try {
+      return strictUtf8.decode(bytes);
+    } catch {
+      return INVALID_UTF8;
+    }
   }
 
   bytes(length: number): Buffer {

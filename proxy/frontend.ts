@@ -84,10 +84,10 @@ export function decodeFrontend(frame: Frame): FrontendMessage {
   const reader = new BodyReader(frame.body);
   switch (frame.code) {
     case FrontendCode.Query:
-      return { type: 'query', sql: reader.cstring() };
+      return { type: 'query', sql: reader.sqlText() };
     case FrontendCode.Parse: {
       const name = reader.cstring();
-      const sql = reader.cstring();
+      const sql = reader.sqlText();
       const count = reader.int16();
       const paramTypes: number[] = [];
       for (let i = 0; i < count; i++) paramTypes.push(reader.int32() >>> 0);

@@ -1,11 +1,13 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Catalog } from '../catalog/types.ts';
 import { canConnect, type Identity } from '../src/auth/identity.ts';
 import { verifyToken } from '../src/auth/tokens.ts';
-import type { BackendConfig } from '../src/config/types.ts';
+import type { BackendConfig, TlsConfig } from '../src/config/types.ts';
 import { SqlError, SqlState } from '../src/errors.ts';
 import type { Logger } from '../src/log.ts';
+import { PROTECTED_SETTINGS } from '../src/sql/classify.ts';
 import type { BackendConnection } from './backend-connection.ts';
 import * as be from './backend-encode.ts';
 import type { ClusterRuntime } from './cluster.ts';
@@ -13,6 +15,17 @@ import { BackendCode, FrontendCode, StartupCode } from './codes.ts';
 import { type Frame, FrameReader } from './framing.ts';
 import { decodeFrontend, decodeStartup, type FrontendMessage } from './frontend.ts';
 import { Session } from './session.ts';
+import {
+  ALPN,
+  acceptSsl,
+  alpnMissing,
+  type ClientTls,
+  clientTls,
+  isClientHello,
+  tlsRequired,
+  unencryptedAfterSsl,
+  upgrade,
+} from './tls.ts';
 import { MessageWriter } from './writer.ts';
 
 export interface ProxyOptions {
@@ -20,6 +33,10 @@ export interface ProxyOptions {
   clusters: Map<string, ClusterRuntime>;
   catalog: Catalog;
   logger: Logger;
+  /** TLS towards clients; absent means disabled. */
+  tls?: TlsConfig;
+  /** Milliseconds a client may leave a transaction idle before it is disconnected; 0 or absent: no limit. */
+  idleInTransactionTimeoutMs?: number;
 }
 
 /** Startup parameters a client may not pass on to backends. */
@@ -39,8 +56,10 @@ export class ProxyServer {
   private readonly sockets = new Set<Socket>();
   /** Sessions by the process id the proxy gave them, for CancelRequest. */
   private readonly sessions = new Map<number, Registered>();
+  private readonly tls: ClientTls;
 
   constructor(private readonly options: ProxyOptions) {
+    this.tls = clientTls(options.tls);
     this.server = createServer((socket) => this.accept(socket));
   }
 
@@ -66,11 +85,18 @@ export class ProxyServer {
   private accept(socket: Socket): void {
     this.sockets.add(socket);
     socket.setNoDelay(true);
-    const connection = new ClientConnection(socket, this.options, this.sessions);
+    const connection = new ClientConnection(socket, this.options, this.sessions, this.tls);
     socket.on('close', () => {
       this.sockets.delete(socket);
       connection.closed();
     });
+    connection.onUpgrade = (secure) => {
+      this.sockets.add(secure);
+      secure.on('close', () => {
+        this.sockets.delete(secure);
+        connection.closed();
+      });
+    };
   }
 }
 
@@ -86,11 +112,25 @@ class ClientConnection {
   private pending: FrontendMessage[] = [];
   private pendingFrames: Frame[] = [];
   private readonly logger: Logger;
+  /** Backends are paused until the client's socket drains. */
+  private throttled = false;
+  /** Set once the socket runs TLS; `direct` when the client began with TLS, without SSLRequest. */
+  private encrypted: 'no' | 'negotiated' | 'direct' = 'no';
+  private released = false;
+  /** Batches handed to the session and not finished yet. */
+  private busy = 0;
+  /** Copy messages received for the batch queued last before its COPY started. */
+  private copyFrames: Frame[] = [];
+  /** Whole messages received after the one being handled, in the same read. */
+  private trailing = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
+  onUpgrade: ((secure: Socket) => void) | undefined;
 
   constructor(
-    private readonly socket: Socket,
+    private socket: Socket,
     private readonly options: ProxyOptions,
     private readonly sessions: Map<number, Registered>,
+    private readonly tls: ClientTls,
   ) {
     this.logger = options.logger;
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
@@ -98,6 +138,20 @@ class ClientConnection {
   }
 
   private receive(chunk: Buffer): void {
+    this.stopIdleTimer();
+    if (
+      this.phase === 'startup' &&
+      this.encrypted === 'no' &&
+      this.reader.buffered === 0 &&
+      isClientHello(chunk)
+    ) {
+      this.directTls(chunk);
+      return;
+    }
+    if (this.encrypted === 'direct' && (this.socket as TLSSocket).alpnProtocol !== ALPN) {
+      this.fatal(alpnMissing());
+      return;
+    }
     let frames: Frame[];
     try {
       frames = this.reader.push(chunk);
@@ -105,8 +159,9 @@ class ClientConnection {
       this.fatal(error);
       return;
     }
-    for (const frame of frames) {
+    for (const [index, frame] of frames.entries()) {
       if (this.phase === 'closed') return;
+      this.trailing = frames.length - 1 - index;
       try {
         this.frame(frame);
       } catch (error) {
@@ -144,8 +199,17 @@ class ClientConnection {
     const message = decodeStartup(frame);
     switch (message.type) {
       case 'ssl':
+        if (this.tls.mode === 'disable' || this.encrypted !== 'no') {
+          this.socket.write(be.refuseEncryption);
+          this.reader.startup = true;
+          return;
+        }
+        if (this.reader.buffered > 0 || this.trailing > 0) throw unencryptedAfterSsl();
+        this.socket.write(acceptSsl);
+        this.reader.startup = true;
+        this.secure('negotiated');
+        return;
       case 'gssenc':
-        // NOTE: TLS is not offered yet, so the JWT travels in clear text; keep the proxy on a trusted network.
         this.socket.write(be.refuseEncryption);
         this.reader.startup = true;
         return;
@@ -155,18 +219,41 @@ class ClientConnection {
         this.phase = 'closed';
         return;
       case 'startup': {
+        if (this.tls.mode === 'require' && this.encrypted === 'no') throw tlsRequired();
         this.parameters = message.parameters;
         const w = new MessageWriter(64);
         const unsupported = Object.keys(message.parameters).filter((name) =>
           name.startsWith('_pq_.'),
         );
+        // The version word is the whole newest version supported (3.0), as PostgreSQL sends it.
         if (message.minor > 0 || unsupported.length > 0)
-          be.negotiateProtocolVersion(w, 0, unsupported);
+          be.negotiateProtocolVersion(w, StartupCode.Protocol3, unsupported);
         w.bytes(be.authenticationCleartextPassword);
         this.socket.write(w.take());
         this.phase = 'password';
       }
     }
+  }
+
+  /** A ClientHello as the very first bytes: PostgreSQL 17's direct TLS negotiation. */
+  private directTls(hello: Buffer): void {
+    if (this.tls.mode === 'disable') {
+      // Nothing can be said in a protocol the client is not speaking: close.
+      this.phase = 'closed';
+      this.socket.destroy();
+      return;
+    }
+    this.secure('direct', hello);
+  }
+
+  /** Continues the connection over TLS; the frame reader goes on with the decrypted bytes. */
+  private secure(how: 'negotiated' | 'direct', received?: Buffer): void {
+    const secure = upgrade(this.socket, this.tls, received);
+    this.socket = secure;
+    this.encrypted = how;
+    secure.on('data', (chunk: Buffer) => this.receive(chunk));
+    secure.on('error', () => {});
+    this.onUpgrade?.(secure);
   }
 
   private async authenticate(body: Buffer): Promise<void> {
@@ -234,7 +321,19 @@ class ClientConnection {
       logger: this.logger.child({ cluster: cluster.name, session: sessionId.slice(0, 8) }),
       backends,
       channel: {
-        write: (data) => this.socket.write(data),
+        write: (data) => {
+          // A client that does not read stops its backends too, instead of filling memory.
+          if (!this.socket.write(data) && !this.throttled) {
+            this.throttled = true;
+            for (const backend of backends) backend.pause();
+            // Corked data would never drain: let it go now.
+            while (this.socket.writableCorked > 0) this.socket.uncork();
+            this.socket.once('drain', () => {
+              this.throttled = false;
+              for (const backend of backends) backend.resume();
+            });
+          }
+        },
         cork: () => this.socket.cork(),
         uncork: () => this.socket.uncork(),
       },
@@ -280,10 +379,13 @@ class ClientConnection {
     const parameters: Record<string, string> = {};
     for (const [name, value] of Object.entries(this.parameters)) {
       if (NOT_FORWARDED.has(name.toLowerCase()) || name.startsWith('_pq_.')) continue;
-      if (name === 'options' && /default_transaction_read_only/i.test(value)) {
+      // Settings the proxy depends on may not be set at startup either, directly or in `options`.
+      const text = `${name}=${value}`.toLowerCase().replaceAll('-', '_');
+      const named = [...PROTECTED_SETTINGS].find((setting) => text.includes(setting));
+      if (named !== undefined) {
         throw new SqlError(
           SqlState.INSUFFICIENT_PRIVILEGE,
-          'default_transaction_read_only is managed by the proxy and cannot be set by a client',
+          `${named} is managed by the proxy and cannot be set by a client`,
           { severity: 'FATAL' },
         );
       }
@@ -329,7 +431,9 @@ class ClientConnection {
       case 'copyData':
       case 'copyDone':
       case 'copyFail':
-        // Outside COPY, PostgreSQL ignores these.
+        // Outside COPY, PostgreSQL ignores these. While batches are in flight they may be the
+        // data of a COPY queued last and not started yet: the session takes them when it starts.
+        if (this.busy > 0) this.copyFrames.push(frame);
         return;
       case 'functionCall':
         this.enqueueError(
@@ -360,9 +464,58 @@ class ClientConnection {
 
   private enqueue(messages: FrontendMessage[], frames: Frame[]): void {
     const session = this.session as Session;
+    // A Query or a Sync ends with ReadyForQuery: from then on the client is the one waited for.
+    const last = messages.at(-1)?.type;
+    const answered = last === 'query' || last === 'sync';
+    const copyFrames: Frame[] = [];
+    this.copyFrames = copyFrames;
+    this.busy++;
     this.chain = this.chain
-      .then(() => session.handle(messages, frames))
-      .catch((error) => this.fatal(error));
+      .then(() => {
+        session.copyBacklog = copyFrames;
+        return session.handle(messages, frames);
+      })
+      .catch((error) => this.fatal(error))
+      .finally(() => {
+        this.busy--;
+        if (answered) this.startIdleTimer();
+      });
+  }
+
+  /**
+   * Like PostgreSQL's idle_in_transaction_session_timeout: a client that leaves a transaction
+   * open (locks held, backends pinned) longer than the limit is disconnected, which rolls its
+   * transaction back on every backend.
+   */
+  private startIdleTimer(): void {
+    const limit = this.options.idleInTransactionTimeoutMs ?? 0;
+    if (limit <= 0 || this.busy > 0 || this.phase !== 'ready') return;
+    if (this.session === undefined || this.session.status === 'I') return;
+    this.stopIdleTimer();
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      if (this.busy > 0 || this.phase !== 'ready') return;
+      this.logger.info('session.idle_timeout', {
+        cluster: this.session?.cluster.name,
+        session: this.session?.id,
+        ms: limit,
+      });
+      this.fatal(
+        new SqlError(
+          SqlState.IDLE_IN_TRANSACTION_TIMEOUT,
+          'terminating connection due to idle-in-transaction timeout',
+          { severity: 'FATAL' },
+        ),
+      );
+      // Do not wait for the client to close its end: the backends roll back now.
+      this.closed();
+    }, limit);
+  }
+
+  private stopIdleTimer(): void {
+    if (this.idleTimer === undefined) return;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
   }
 
   private enqueueError(error: SqlError): void {
@@ -376,6 +529,8 @@ class ClientConnection {
   private cancel(processId: number, secretKey: number): void {
     const registered = this.sessions.get(processId);
     if (registered === undefined || registered.secretKey !== secretKey) return;
+    // PostgreSQL cannot cancel a commit either; here a cancel could stop one backend's COMMIT PREPARED.
+    if (registered.session.committing) return;
     for (const backend of registered.session.backends) {
       if (backend.failure !== undefined) continue;
       const w = new MessageWriter(16);
@@ -416,8 +571,12 @@ class ClientConnection {
   /** The client is gone: once the batch in progress ends, backends roll back and close. */
   closed(): void {
     this.phase = 'closed';
+    this.stopIdleTimer();
     const session = this.session;
-    if (session === undefined) return;
+    if (session === undefined || this.released) return;
+    this.released = true;
+    // A COPY waiting for data that will never come ends as if the client had sent CopyFail.
+    session.copySink?.fail();
     this.sessions.delete(this.processId);
     session.cluster.sessions--;
     this.chain.finally(() => session.close()).catch(() => {});

@@ -10,7 +10,7 @@ import type { BackendConnection, Consumer } from './backend-connection.ts';
 import { tagRowCount } from './backend-decode.ts';
 import * as be from './backend-encode.ts';
 import type { ClusterRuntime } from './cluster.ts';
-import { BackendCode, type TransactionStatus } from './codes.ts';
+import { BackendCode, FrontendCode, type TransactionStatus } from './codes.ts';
 import { commitTransaction, rollbackTransaction } from './commit.ts';
 import { type CopySink, copyIn } from './copy.ts';
 import { extendedBatch } from './extended.ts';
@@ -61,8 +61,11 @@ export class Session {
   readonly portals = new Map<string, Portal>();
   /** Audit options for internal sessions that run a rollback. */
   auditAs: { kind: 'rollback'; rollbackOf: number; sql: string } | undefined;
-  /** Set while a COPY FROM STDIN waits for the client's data. */
-  copySink: CopySink | undefined;
+  /** Copy messages a client pipelined behind its COPY statement, before that COPY started. */
+  copyBacklog: Frame[] = [];
+  private sink: CopySink | undefined;
+  /** NotificationResponse messages for the client, sent before the next ReadyForQuery. */
+  private notifications: Buffer[] = [];
   /** A rollback given by the caller (admin API), recorded instead of the captured one. */
   rollbackOverride: string | undefined;
   /** When set (internal sessions), the audit ids of statements that changed nothing land here. */
@@ -113,6 +116,45 @@ export class Session {
     this.flushOut();
   }
 
+  /** True while the commit protocol runs: CancelRequest is not forwarded then. */
+  committing = false;
+  /** False for internal sessions (admin API), which have no client to send COPY data. */
+  interactive = true;
+
+  /** Set while a COPY FROM STDIN waits for the client's data; unset by CopyDone or CopyFail. */
+  get copySink(): CopySink | undefined {
+    return this.sink;
+  }
+
+  set copySink(sink: CopySink | undefined) {
+    if (sink === undefined) {
+      this.sink = undefined;
+      return;
+    }
+    // After CopyDone or CopyFail, what the client sends is ordinary protocol again.
+    const end = () => {
+      if (this.sink === wrapped) this.sink = undefined;
+    };
+    const wrapped: CopySink = {
+      data: (frame) => sink.data(frame),
+      done: (frame) => {
+        end();
+        sink.done(frame);
+      },
+      fail: (frame?: Frame) => {
+        end();
+        sink.fail(frame);
+      },
+    };
+    this.sink = wrapped;
+    while (this.sink === wrapped && this.copyBacklog.length > 0) {
+      const frame = this.copyBacklog.shift() as Frame;
+      if (frame.code === FrontendCode.CopyData) wrapped.data(frame);
+      else if (frame.code === FrontendCode.CopyDone) wrapped.done(frame);
+      else wrapped.fail(frame);
+    }
+  }
+
   /** A WARNING NoticeResponse, as PostgreSQL sends for a BEGIN inside a transaction. */
   notice(message: string, code = '25001'): void {
     be.noticeResponse(this.out, 'WARNING', code, message);
@@ -120,6 +162,8 @@ export class Session {
 
   readyForQuery(): void {
     this.flushOut();
+    // PostgreSQL delivers a session its own notifications at commit, just before ReadyForQuery.
+    for (const notification of this.notifications.splice(0)) this.channel.write(notification);
     this.channel.write(be.readyForQuery[this.status]);
   }
 
@@ -148,6 +192,7 @@ export class Session {
       statements = parseSql(sql);
       if (statements.length === 0) {
         this.channel.write(be.emptyQueryResponse);
+        this.readyForQuery();
         return;
       }
       for (const statement of statements) this.authorize(statement);
@@ -226,6 +271,7 @@ export class Session {
       case 'session':
         await this.everywhere(statement, bound, started);
         if (statement.type === 'PrepareStmt') this.rememberSqlPrepare(statement);
+        this.forgetBackendStatements(statement);
         return;
       default:
         if (cannotRunInTransaction(statement) && !this.txn?.explicit) {
@@ -253,6 +299,32 @@ export class Session {
           throw error;
         }
     }
+  }
+
+  /**
+   * PREPARE, DEALLOCATE and DISCARD share the backends' namespace of prepared statements with the
+   * protocol's Parse: what the proxy believed a backend holds under those names is no longer so.
+   */
+  private forgetBackendStatements(statement: ParsedStatement): void {
+    const body = (statement.node[statement.type] ?? {}) as {
+      name?: string;
+      isall?: boolean;
+      target?: string;
+    };
+    const discardsAll = statement.type === 'DiscardStmt' && body.target === 'DISCARD_ALL';
+    for (const backend of this.backends) {
+      if (statement.type === 'PrepareStmt' && body.name !== undefined)
+        backend.statements.delete(body.name);
+      else if (statement.type === 'DeallocateStmt' && body.name !== undefined && !body.isall) {
+        backend.statements.delete(body.name);
+      } else if (statement.type === 'DeallocateStmt' || discardsAll) {
+        backend.statements.clear();
+        backend.portals.clear();
+      }
+    }
+    if (statement.type === 'DeallocateStmt' && body.name !== undefined && !body.isall)
+      this.sqlPrepared.delete(body.name);
+    else if (statement.type === 'DeallocateStmt' || discardsAll) this.sqlPrepared.clear();
   }
 
   /** SQL-level PREPARE: what each name runs, so that EXECUTE is routed and authorized as that. */
@@ -366,6 +438,8 @@ export class Session {
     fe.query(w, statement.sql);
     const relay = this.relay();
     consumers.push(relay.consumer);
+    // Answers of earlier statements of the same query string go first.
+    this.flushOut();
     await backend.request(w.take(), ...consumers);
     this.audit(statement.sql, null, relay.error === null ? 'executed' : 'failed', relay.error, {
       kind: 'read',
@@ -463,15 +537,17 @@ export class Session {
           this.notice('there is already a transaction in progress');
         } else if (txn !== null) {
           txn.explicit = true;
-          txn.beginSql = beginSql(statement);
+          txn.beginSql = beginSql(statement, this.identity, this.cluster.name);
         } else {
-          this.txn = new Transaction(true, beginSql(statement));
+          this.txn = new Transaction(true, beginSql(statement, this.identity, this.cluster.name));
         }
         tag('BEGIN');
         return;
       case 'commit':
         if (txn === null || (!txn.explicit && txn.begun.size === 0 && !txn.wrote)) {
-          if (txn === null || !txn.explicit) this.notice('there is no transaction in progress');
+          if (txn === null || !txn.explicit) {
+            this.notice('there is no transaction in progress', NO_ACTIVE_SQL_TRANSACTION);
+          }
           this.txn = null;
           tag('COMMIT');
           return;
@@ -487,7 +563,9 @@ export class Session {
         tag('COMMIT');
         return;
       case 'rollback':
-        if (txn === null || !txn.explicit) this.notice('there is no transaction in progress');
+        if (txn === null || !txn.explicit) {
+          this.notice('there is no transaction in progress', NO_ACTIVE_SQL_TRANSACTION);
+        }
         if (txn !== null) await this.abort(txn);
         this.txn = null;
         tag('ROLLBACK');
@@ -529,12 +607,22 @@ export class Session {
 
   /** Commits on every backend, then sends the transaction's NOTIFYs (PostgreSQL delivers them at commit too). */
   private async commit(txn: Transaction): Promise<void> {
-    await commitTransaction(this, txn);
+    // A cancel must not reach a backend in the middle of the commit protocol.
+    this.committing = true;
+    try {
+      await commitTransaction(this, txn);
+    } finally {
+      this.committing = false;
+    }
     if (txn.notifies.length === 0) return;
     const backend = this.backends.find((b) => b.failure === undefined);
     if (backend === undefined) return;
     const sql = txn.notifies.join(';\n');
     const reply = await backend.simple(sql);
+    // The backend heard its own NOTIFY if this session listens there: the client hears it once.
+    for (const frame of reply.asides) {
+      if (frame.code === BackendCode.NotificationResponse) this.notifications.push(frame.raw);
+    }
     this.audit(sql, null, reply.error === null ? 'executed' : 'failed', reply.error, {
       kind: 'write',
     });
@@ -602,13 +690,34 @@ export class Session {
   }
 }
 
-/** The BEGIN each backend gets: the client's own options, read-write unless it asked otherwise. */
-function beginSql(statement: ParsedStatement): string {
-  const body = (statement.node['TransactionStmt'] ?? {}) as {
-    options?: { DefElem?: { defname?: string } }[];
-  };
-  const readMode = body.options?.some((o) => o.DefElem?.defname === 'transaction_read_only');
-  return readMode ? statement.sql : `${statement.sql} READ WRITE`;
+/** The SQLSTATE of PostgreSQL's warning for COMMIT or ROLLBACK outside a transaction. */
+const NO_ACTIVE_SQL_TRANSACTION = '25P01';
+
+/**
+ * The BEGIN each backend gets, built from the client's options (not its text, which may end in
+ * a comment): read-write unless the client asked for read only, or its token cannot write.
+ */
+function beginSql(statement: ParsedStatement, identity: Identity, cluster: string): string {
+  const body = (statement.node['TransactionStmt'] ?? {}) as { options?: unknown[] };
+  const parts = ['BEGIN'];
+  let readOnly = !(can(identity, cluster, 'write') || can(identity, cluster, 'ddl'));
+  for (const option of body.options ?? []) {
+    const def = (option as { DefElem?: { defname?: string; arg?: unknown } }).DefElem;
+    const value = JSON.stringify(def?.arg ?? '');
+    const on = value.includes('"ival":{"ival":1}');
+    if (def?.defname === 'transaction_isolation') {
+      const level = /"(serializable|repeatable read|read committed|read uncommitted)"/i.exec(
+        value,
+      )?.[1];
+      if (level !== undefined) parts.push(`ISOLATION LEVEL ${level.toUpperCase()}`);
+    } else if (def?.defname === 'transaction_read_only') {
+      if (on) readOnly = true;
+    } else if (def?.defname === 'transaction_deferrable') {
+      parts.push(on ? 'DEFERRABLE' : 'NOT DEFERRABLE');
+    }
+  }
+  parts.push(readOnly ? 'READ ONLY' : 'READ WRITE');
+  return parts.join(' ');
 }
 
 /** The class of the first statement of a refused query string, for its audit entry. */

@@ -1,4 +1,5 @@
-import { planCapture } from '../rollback/plan.ts';
+import { planDdl } from '../rollback/ddl.ts';
+import { isCaptured, isConcurrentChange, planCapture, writtenRelations } from '../rollback/plan.ts';
 import type { CapturedRow, CapturePlan, NoCapture } from '../rollback/types.ts';
 import type { AuditEntryInput } from '../src/cluster/audit.ts';
 import { tableKey } from '../src/cluster/metadata.ts';
@@ -6,7 +7,7 @@ import { SqlError, SqlState } from '../src/errors.ts';
 import { planDeterminism } from '../src/sql/determinism.ts';
 import type { ParsedStatement } from '../src/sql/parse.ts';
 import type { BackendConnection, Consumer } from './backend-connection.ts';
-import { type FieldDescription, tagRowCount } from './backend-decode.ts';
+import { decodeFields, type FieldDescription, tagRowCount } from './backend-decode.ts';
 import * as be from './backend-encode.ts';
 import { BackendCode } from './codes.ts';
 import { fanoutError } from './fanout-error.ts';
@@ -28,14 +29,9 @@ function noCaptureFor(statement: ParsedStatement): NoCapture {
       reason: `${statement.type.replace(/Stmt$/, '')} changes no data`,
     };
   }
-  // TODO: DDL undo (CREATE -> DROP, ADD COLUMN -> DROP COLUMN, ...) is not built yet, so every schema change is recorded as irreversible.
-  const what =
-    statement.classification.class === 'ddl'
-      ? 'schema changes'
-      : statement.type.replace(/Stmt$/, '');
   return {
     reversibility: 'irreversible',
-    reason: `the proxy does not build an undo for ${what} yet`,
+    reason: `the proxy does not build an undo for ${statement.type.replace(/Stmt$/, '')} yet`,
   };
 }
 
@@ -58,18 +54,30 @@ export async function write(
   statement = deterministic.statement;
   let plan: CapturePlan | null = null;
   let skipped: NoCapture | null = null;
-  if (CAPTURED_TYPES.has(statement.type)) {
+  if (cluster.config.capture === false) {
+    skipped = { reversibility: 'none', reason: 'capture is off for this cluster' };
+  } else if (isCaptured(statement.node)) {
     const result = planCapture(
       { node: statement.node, sql: statement.sql },
       (schema, name) => cluster.resolveTable(schema, name, session.searchPath),
-      { maxRows: cluster.config.maxCaptureRows },
+      {
+        maxRows: cluster.config.maxCaptureRows,
+        changedTables: txn.tables,
+        inSavepoint: txn.savepoints.length > 0,
+      },
     );
+    if ('statement' in result) plan = result;
+    else skipped = result;
+  } else if (statement.classification.class === 'ddl') {
+    const result = planDdl({ node: statement.node, sql: statement.sql });
     if ('statement' in result) plan = result;
     else skipped = result;
   } else {
     skipped = noCaptureFor(statement);
   }
-  if (skipped?.reversibility === 'irreversible' && cluster.config.requireRollback) {
+  // An undo being run is not refused for having no undo of its own (DROP undoing a CREATE).
+  const strict = cluster.config.requireRollback && session.auditAs === undefined;
+  if (skipped?.reversibility === 'irreversible' && strict) {
     throw refusedIrreversible(cluster.name, skipped.reason);
   }
 
@@ -117,8 +125,14 @@ export async function write(
       fe.bind(w, '', '', paramFormats, params, resultFormats);
       fe.describe(w, 'P', '');
       fe.execute(w, '', 0);
+      for (const after of plan?.after ?? []) {
+        fe.parse(w, '', after, []);
+        fe.bind(w, '', '', [], [], [1]);
+        fe.describe(w, 'P', '');
+        fe.execute(w, '', 0);
+      }
       fe.sync(w);
-      backend.statements.set('', sql);
+      backend.statements.set('', plan?.after?.at(-1) ?? sql);
     }
     consumers.push(collect(reply));
     return backend.request(w.take(), ...consumers).then(
@@ -139,7 +153,8 @@ export async function write(
   const first = replies[0] as Collected;
   const beforeCount = plan?.before.length ?? 0;
   const main = first.results[beforeCount] ?? emptyResult();
-  compareReplies(backends, replies, beforeCount, plan?.hiddenColumns ?? 0);
+  const afterCount = plan?.after?.length ?? 0;
+  compareReplies(backends, replies, beforeCount, plan?.hiddenColumns ?? 0, afterCount);
   relayAsides(session, first);
 
   let capture: Pick<AuditEntryInput, 'rollback' | 'reversibility' | 'reason' | 'afterImage'>;
@@ -147,8 +162,26 @@ export async function write(
     const outcome = plan.build({
       before: first.results.slice(0, beforeCount).map((result) => capturedRows(result, 0)),
       returned: capturedRows(main, (main.fields?.length ?? 0) - plan.hiddenColumns),
+      after: first.results
+        .slice(beforeCount + 1, beforeCount + 1 + afterCount)
+        .map((result) => capturedRows(result, 0)),
+      rowCount: main.tag === null ? null : tagRowCount(main.tag),
+      notices: first.asides
+        .filter((frame) => frame.code === BackendCode.NoticeResponse)
+        .map((frame) => decodeFields(frame.body)['C'] ?? ''),
     });
-    if (outcome.reversibility === 'irreversible' && cluster.config.requireRollback) {
+    if (isConcurrentChange(outcome)) {
+      // The rows changed between the capture's reads and the change: the undo would be wrong.
+      throw new SqlError(
+        SqlState.SERIALIZATION_FAILURE,
+        'could not serialize access due to a concurrent change of the same rows',
+        {
+          ...(outcome.reason === null ? {} : { detail: outcome.reason }),
+          hint: 'Retry the transaction.',
+        },
+      );
+    }
+    if (outcome.reversibility === 'irreversible' && strict) {
       throw refusedIrreversible(cluster.name, outcome.reason ?? 'no undo could be captured');
     }
     capture = outcome;
@@ -163,8 +196,7 @@ export async function write(
 
   answerClient(session, main, bound, clientColumns);
   txn.wrote = true;
-  const target = targetTable(session, statement);
-  if (target !== undefined) txn.tables.add(target);
+  for (const target of targetTables(session, statement)) txn.tables.add(target);
   if (statement.classification.changesSchema) txn.changesSchema = true;
   txn.entries.push({
     cluster: cluster.name,
@@ -234,19 +266,19 @@ async function makeDeterministic(
   };
 }
 
-/** `schema.table` that an INSERT, UPDATE, DELETE or MERGE writes, when it is known. */
-function targetTable(session: Session, statement: ParsedStatement): string | undefined {
-  const body = statement.node[statement.type] as
-    | { relation?: { schemaname?: string; relname?: string } }
-    | undefined;
-  const relation = body?.relation;
-  if (relation?.relname === undefined) return undefined;
-  const table = session.cluster.resolveTable(
-    relation.schemaname,
-    relation.relname,
-    session.searchPath,
-  );
-  return table === undefined ? undefined : tableKey(table.schema, table.name);
+/** `schema.table` of each known table an INSERT, UPDATE, DELETE or MERGE (or its WITH) writes. */
+function targetTables(session: Session, statement: ParsedStatement): string[] {
+  const keys: string[] = [];
+  for (const relation of writtenRelations(statement.node)) {
+    if (relation.relname === undefined) continue;
+    const table = session.cluster.resolveTable(
+      relation.schemaname,
+      relation.relname,
+      session.searchPath,
+    );
+    if (table !== undefined) keys.push(tableKey(table.schema, table.name));
+  }
+  return keys;
 }
 
 function refusedIrreversible(cluster: string, reason: string): SqlError {
@@ -288,12 +320,21 @@ function compareReplies(
   replies: readonly Collected[],
   beforeCount: number,
   hidden: number,
+  afterCount: number,
 ): void {
   const reference = replies[0] as Collected;
   for (let i = 1; i < replies.length; i++) {
     const other = replies[i] as Collected;
-    const a = reference.results.map((r) => r.tag).join(', ');
-    const b = other.results.map((r) => r.tag).join(', ');
+    // The reads of a capture (`before`) may see a concurrent change at a different moment on
+    // each backend; what must agree is what the change itself did.
+    const a = reference.results
+      .slice(beforeCount)
+      .map((r) => r.tag)
+      .join(', ');
+    const b = other.results
+      .slice(beforeCount)
+      .map((r) => r.tag)
+      .join(', ');
     let difference: string | undefined;
     if (a !== b) difference = `answered "${b}" where ${backends[0]?.name} answered "${a}"`;
     const mainA = reference.results[beforeCount];
@@ -317,6 +358,17 @@ function compareReplies(
         difference = `returned different keys or values for row ${at + 1} than ${backends[0]?.name}`;
       }
     }
+    // Rows read back after the statement are captured values too.
+    for (let j = beforeCount + 1; difference === undefined && j <= beforeCount + afterCount; j++) {
+      const rows = (r: Collected) =>
+        (r.results[j]?.rows ?? [])
+          .map((row) => row.map((v) => v?.toString('hex') ?? 'null').join('|'))
+          .sort()
+          .join('\n');
+      if (rows(reference) !== rows(other)) {
+        difference = `read back different rows after the change than ${backends[0]?.name}`;
+      }
+    }
     if (difference !== undefined) {
       throw new SqlError(
         SqlState.DATA_CORRUPTED,
@@ -327,10 +379,19 @@ function compareReplies(
   }
 }
 
-/** Notices and reported parameter changes from the first backend reach the client. */
-function relayAsides(session: Session, reply: Collected): void {
+/**
+ * Notices and reported parameter changes from the first backend reach the client: notices
+ * before the statement's answer, ParameterStatus after it, where PostgreSQL sends them.
+ */
+function relayAsides(
+  session: Session,
+  reply: Collected,
+  which: 'notices' | 'status' | 'all' = 'all',
+): void {
   for (const frame of reply.asides) {
-    if (frame.code === BackendCode.ParameterStatus && isHiddenParameter(frame.body)) continue;
+    const status = frame.code === BackendCode.ParameterStatus;
+    if (status && isHiddenParameter(frame.body)) continue;
+    if ((which === 'notices' && status) || (which === 'status' && !status)) continue;
     session.flushOut();
     session.channel.write(frame.raw);
   }
@@ -431,8 +492,9 @@ export async function runEverywhere(
       SqlState.CONNECTION_FAILURE,
       `no backend of cluster "${session.cluster.name}" is available`,
     );
-  relayAsides(session, first);
+  relayAsides(session, first, 'notices');
   answerClient(session, first.results.at(-1) ?? emptyResult(), bound, -1);
+  relayAsides(session, first, 'status');
 }
 
 /** SAVEPOINT, RELEASE and ROLLBACK TO run on every backend, which all join the transaction first. */

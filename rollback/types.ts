@@ -23,8 +23,26 @@ export interface CapturePlan {
   hiddenColumns: number;
   /** True when the client's own statement returns rows (it had a RETURNING clause). */
   clientReturns: boolean;
-  /** Builds the undo from the rows of `before` (one array per statement) and the hidden columns of `statement`. */
-  build(captured: { before: CapturedRow[][]; returned: CapturedRow[] }): CaptureOutcome;
+  /**
+   * Run right after `statement`, in order, in the same transaction and without parameters (rows
+   * binary); for statements that cannot return hidden columns (MERGE, data-modifying WITH).
+   */
+  after?: string[];
+  /**
+   * Builds the undo from the rows of `before` and `after` (one array per statement), the hidden
+   * columns of `statement`, and the row count of its command tag.
+   */
+  build(captured: {
+    before: CapturedRow[][];
+    returned: CapturedRow[];
+    after?: CapturedRow[][];
+    rowCount?: number | null;
+    /**
+     * SQLSTATEs of the notices the first backend sent while these ran; IF [NOT] EXISTS that did
+     * nothing says so only this way (e.g. 42P06 for a schema that already existed).
+     */
+    notices?: string[];
+  }): CaptureOutcome;
 }
 
 export interface CaptureOutcome {

@@ -55,7 +55,14 @@ export async function startOrchestrator(
       });
       runtimes.set(cluster.name, runtime);
     }
-    const proxy = new ProxyServer({ secret: config.secret, clusters: runtimes, catalog, logger });
+    const proxy = new ProxyServer({
+      secret: config.secret,
+      clusters: runtimes,
+      catalog,
+      logger,
+      tls: config.tls,
+      idleInTransactionTimeoutMs: config.sessions?.idleInTransactionTimeoutMs ?? 0,
+    });
     const proxyAddress = await proxy.listen(config.listen.host, config.listen.port);
     const executor: ClusterExecutor = new ProxyExecutor(runtimes, catalog, logger);
     executor.consistency = (name, checkOptions) => {

@@ -32,10 +32,15 @@ export interface ProxyProcess {
 /**
  * Spawns the orchestrator with `config` and waits until it listens. Its stderr (the logger)
  * is appended to `logPath`. The child watches its stdin and stops when this process dies.
+ * `nodeArgs` go to node before the entry, e.g. `--cpu-prof`.
  */
-export async function startProxyProcess(config: Config, logPath: string): Promise<ProxyProcess> {
+export async function startProxyProcess(
+  config: Config,
+  logPath: string,
+  nodeArgs: readonly string[] = [],
+): Promise<ProxyProcess> {
   const log = createWriteStream(logPath, { flags: 'a' });
-  const child = spawn(process.execPath, ['--import', 'tsx', CHILD_ENTRY], {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', CHILD_ENTRY], {
     cwd: REPOSITORY,
     env: { ...process.env, QO_BENCH_CONFIG: JSON.stringify(config) },
     stdio: ['pipe', 'pipe', 'pipe'],

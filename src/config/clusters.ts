@@ -110,7 +110,7 @@ function readCluster(
   const fields: Fields | undefined = reader.isEmpty(node)
     ? { node: keyNode, path, entries: new Map() }
     : reader.mapping(node, path, {
-        known: ['backends', 'embedded', 'require_rollback', 'max_capture_rows'],
+        known: ['backends', 'embedded', 'require_rollback', 'max_capture_rows', 'capture'],
         hints: { databases: 'backends', servers: 'backends', nodes: 'backends' },
       });
   if (fields === undefined) return undefined;
@@ -119,9 +119,19 @@ function readCluster(
   const maxCaptureRows =
     reader.integer(fields, 'max_capture_rows', { min: 1, max: Number.MAX_SAFE_INTEGER }) ??
     DEFAULT_MAX_CAPTURE_ROWS;
+  const capture = reader.boolean(fields, 'capture');
+  if (capture === false && requireRollback) {
+    // Without capture no change has an undo, so every change would be refused.
+    reader.report(
+      fields.entries.get('capture')?.value,
+      [...path, 'capture'],
+      '`capture: false` leaves every change without an undo, which contradicts `require_rollback: true`',
+    );
+  }
   const embedded = reader.integer(fields, 'embedded', { min: 1, max: MAX_EMBEDDED_BACKENDS });
   const backendsEntry = fields.entries.get('backends');
   const cluster: ClusterConfig = { name, backends: [], requireRollback, maxCaptureRows };
+  if (capture !== undefined) cluster.capture = capture;
   const backendNodes: LocatedCluster['backendNodes'] = [];
   if (backendsEntry !== undefined && fields.entries.has('embedded')) {
     const embeddedKey = fields.entries.get('embedded')?.keyNode;

@@ -8,13 +8,15 @@ import type { Env } from './env.ts';
 import { ConfigError, type ConfigIssue } from './errors.ts';
 import { readGroups, readNativeDatabase } from './original.ts';
 import { ConfigReader, type Fields } from './reader.ts';
+import { readSessions } from './sessions.ts';
+import { readTls } from './tls.ts';
 import type { CatalogConfig, Config, ListenConfig } from './types.ts';
 
 export const DEFAULT_LISTEN: ListenConfig = { host: '127.0.0.1', port: 6432 };
 export const DEFAULT_ADMIN_LISTEN: ListenConfig = { host: '127.0.0.1', port: 6480 };
 export const DEFAULT_DATA_DIR = '.qo';
 
-const COMMON_KEYS = ['secret', 'listen', 'admin', 'data_dir', 'log'] as const;
+const COMMON_KEYS = ['secret', 'listen', 'admin', 'data_dir', 'log', 'tls', 'sessions'] as const;
 const CURRENT_KEYS = ['clusters', 'catalog'] as const;
 const ORIGINAL_KEYS = ['groups', 'native_database'] as const;
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
@@ -84,6 +86,10 @@ function readTop(
   const dataDirText = reader.string(fields, 'data_dir') ?? DEFAULT_DATA_DIR;
   const dataDir = resolve(baseDir, dataDirText);
   const level = readLogLevel(reader, fields);
+  const tls = readTls(reader, fields.entries.get('tls')?.value ?? null, ['tls'], baseDir);
+  const sessions = readSessions(reader, fields.entries.get('sessions')?.value ?? null, [
+    'sessions',
+  ]);
 
   const original = ORIGINAL_KEYS.map((key) => fields.entries.get(key)).find((e) => e !== undefined);
   const current = CURRENT_KEYS.map((key) => fields.entries.get(key)).find((e) => e !== undefined);
@@ -117,6 +123,7 @@ function readTop(
 
   if (secret === undefined || listen === undefined || admin === undefined) return undefined;
   if (catalog === undefined || level === undefined) return undefined;
+  if (tls === undefined || sessions === undefined) return undefined;
   return {
     source,
     listen,
@@ -127,6 +134,8 @@ function readTop(
     clusters: clusters.map((located) => located.cluster),
     dataDir,
     log: { level },
+    tls,
+    sessions,
   };
 }
 

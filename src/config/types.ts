@@ -21,6 +21,11 @@ export interface ClusterConfig {
   requireRollback: boolean;
   /** Rows captured per statement for its rollback; above it the write is recorded irreversible. */
   maxCaptureRows: number;
+  /**
+   * False: changes run without capture and are recorded with no undo (to measure what capture
+   * costs, or for data that never needs one). Absent means true (configurations built in code).
+   */
+  capture?: boolean;
 }
 
 export type CatalogConfig =
@@ -30,6 +35,20 @@ export type CatalogConfig =
 export interface ListenConfig {
   host: string;
   port: number;
+}
+
+export type TlsMode = 'disable' | 'allow' | 'require';
+
+/** TLS towards clients. `cert` and `key` are absolute paths of PEM files, set unless disabled. */
+export interface TlsConfig {
+  mode: TlsMode;
+  cert?: string;
+  key?: string;
+}
+
+export interface SessionsConfig {
+  /** Milliseconds a client may leave a transaction open and idle; 0 means no limit. */
+  idleInTransactionTimeoutMs: number;
 }
 
 export interface Config {
@@ -45,4 +64,8 @@ export interface Config {
   /** Directory for runtime state of embedded parts (catalog, throwaway servers). */
   dataDir: string;
   log: { level: 'debug' | 'info' | 'warn' | 'error' };
+  /** Absent means disabled (configurations built in code, tests). */
+  tls?: TlsConfig;
+  /** Absent means no idle limit. */
+  sessions?: SessionsConfig;
 }

@@ -90,8 +90,13 @@ const WRITING_FUNCTIONS = new Set(['setval', 'nextval', 'pg_notify', 'lo_unlink'
 /** Functions that change session settings when a SELECT calls them: the SELECT runs everywhere. */
 const SESSION_FUNCTIONS = new Set(['set_config']);
 
-/** Settings that keep backends safe; a client may not change them. */
-const PROTECTED_SETTINGS = new Set(['default_transaction_read_only', 'transaction_read_only']);
+/** Settings that keep backends safe, or the proxy's reading of SQL right; a client may not change them. */
+export const PROTECTED_SETTINGS = new Set([
+  'default_transaction_read_only',
+  'transaction_read_only',
+  'standard_conforming_strings',
+  'session_replication_role',
+]);
 
 function of(cls: StatementClass, extra: Partial<Classification> = {}): Classification {
   return { class: cls, permission: PERMISSION[cls], ...extra };
@@ -118,7 +123,30 @@ export function classify(node: Record<string, unknown>): Classification {
       if (stmt['filename'] !== undefined || stmt['is_program'] === true) {
         return of('other', { refusal: 'COPY to or from a server file or program is not allowed' });
       }
-      return stmt['is_from'] === true ? of('write') : of('read');
+      if (stmt['is_from'] === true) return of('write');
+      if (stmt['query'] !== undefined) {
+        const inner = classify(stmt['query'] as Record<string, unknown>);
+        if (inner.class !== 'read') {
+          return of(inner.class, {
+            refusal: 'COPY (query) TO STDOUT of a statement that changes data is not allowed',
+          });
+        }
+      }
+      return of('read');
+    case 'DeclareCursorStmt': {
+      // A cursor runs its query as FETCH asks: it is a read, or it is refused.
+      const inner = classify((stmt['query'] ?? {}) as Record<string, unknown>);
+      if (inner.class !== 'read') {
+        return of('session', {
+          permission: 'read',
+          refusal: 'a cursor over a statement that changes data is not allowed',
+        });
+      }
+      return of('session', { permission: 'read' });
+    }
+    case 'FetchStmt':
+    case 'ClosePortalStmt':
+      return of('session', { permission: 'read' });
     case 'CreateTableAsStmt':
     case 'RefreshMatViewStmt':
       return of('ddl', { changesSchema: true });
@@ -152,9 +180,46 @@ function classifySelect(stmt: Record<string, unknown>): Classification {
   for (const name of functions) if (WRITING_FUNCTIONS.has(name)) return of('write');
   if (modifyingCte) return of('write');
   for (const name of functions) {
-    if (SESSION_FUNCTIONS.has(name)) return of('session', { changesSearchPath: true });
+    if (!SESSION_FUNCTIONS.has(name)) continue;
+    const refusal = setConfigRefusal(stmt);
+    return of('session', {
+      permission: 'read',
+      changesSearchPath: true,
+      ...(refusal === undefined ? {} : { refusal }),
+    });
   }
   return of('read');
+}
+
+/**
+ * set_config() may change any setting, so its first argument must be a constant naming a
+ * setting a client may change.
+ */
+function setConfigRefusal(stmt: Record<string, unknown>): string | undefined {
+  let refusal: string | undefined;
+  walk(stmt, (key, value) => {
+    if (key !== 'FuncCall' || refusal !== undefined) return;
+    const call = value as { funcname?: { String?: { sval?: string } }[]; args?: unknown[] };
+    if (call.funcname?.at(-1)?.String?.sval?.toLowerCase() !== 'set_config') return;
+    const first = call.args?.[0] as { A_Const?: { sval?: { sval?: string } } } | undefined;
+    const setting = first?.A_Const?.sval?.sval?.toLowerCase();
+    if (setting === undefined) refusal = 'set_config() needs a constant setting name here';
+    else if (PROTECTED_SETTINGS.has(setting)) {
+      const value = (call.args?.[1] as { A_Const?: { sval?: { sval?: string } } } | undefined)
+        ?.A_Const?.sval?.sval;
+      if (!(setting === 'standard_conforming_strings' && value?.toLowerCase() === 'on')) {
+        refusal = protectedRefusal(setting);
+      }
+    }
+  });
+  return refusal;
+}
+
+function protectedRefusal(setting: string): string {
+  if (setting === 'standard_conforming_strings') {
+    return 'standard_conforming_strings must stay on: the proxy reads SQL as PostgreSQL does with it on';
+  }
+  return `${setting} is managed by the proxy and cannot be changed by a client`;
 }
 
 function classifyTransaction(stmt: Record<string, unknown>): Classification {
@@ -183,15 +248,28 @@ function classifyTransaction(stmt: Record<string, unknown>): Classification {
 
 function classifySet(stmt: Record<string, unknown>): Classification {
   const name = String(stmt['name'] ?? '').toLowerCase();
-  if (PROTECTED_SETTINGS.has(name) || name === 'session characteristics') {
+  if (name === 'standard_conforming_strings' && keepsOn(stmt)) return of('session');
+  if (PROTECTED_SETTINGS.has(name)) return of('session', { refusal: protectedRefusal(name) });
+  if (name === 'session characteristics' || (name === 'transaction' && setsReadMode(stmt))) {
     return of('session', {
-      refusal: `${name} is managed by the proxy: writes are sent to every backend in read-write transactions`,
+      refusal:
+        'the read-write mode of transactions is managed by the proxy: writes are sent to every backend in read-write transactions',
     });
   }
   if (name === 'transaction') return of('transaction', {});
   return of('session', {
     changesSearchPath: name === 'search_path' || stmt['kind'] !== 'VAR_SET_VALUE',
   });
+}
+
+/** `SET standard_conforming_strings = on` (as pg_dump writes): allowed, it changes nothing. */
+function keepsOn(stmt: Record<string, unknown>): boolean {
+  if (stmt['kind'] === 'VAR_SET_DEFAULT' || stmt['kind'] === 'VAR_RESET') return true;
+  return /"(on|true|1)"/i.test(JSON.stringify(stmt['args'] ?? []));
+}
+
+function setsReadMode(stmt: Record<string, unknown>): boolean {
+  return JSON.stringify(stmt['args'] ?? []).includes('transaction_read_only');
 }
 
 function classifyExplain(stmt: Record<string, unknown>): Classification {

@@ -44,6 +44,9 @@ interface RawStmt {
 }
 
 function parseUncached(text: string): readonly ParsedStatement[] {
+  if (text.includes('\u0000')) {
+    throw new SqlError('22021', 'invalid byte sequence for encoding "UTF8"');
+  }
   if (text.trim() === '') return [];
   let result: { stmts?: RawStmt[] };
   try {

@@ -75,6 +75,9 @@ describe('POST /tokens', () => {
         '"expires_in" must be a number of seconds or a duration such as "15m", "1h" or "7d"',
       ],
       [{ subject: 'x', clusters: {}, expires_in: 0 }, '"expires_in" must be a number'],
+      [{ subject: 'x', clusters: {}, expires_in: 1e20 }, '"expires_in" must be a number'],
+      [{ subject: 'x', clusters: {}, expires_in: '99999999999w' }, '"expires_in" must be'],
+      [{ subject: 'x', clusters: {}, expires_in: 315_360_001 }, '"expires_in" must be'],
       [{ subject: 'x', clusters: {}, expire: '1h' }, '"expire" is not known'],
       [{ subject: 'x', clusters: { '': ['read'] } }, 'claim "clusters" names an empty cluster'],
       [['subject'], 'the request body must be an object'],
@@ -123,7 +126,7 @@ describe('GET /tokens and DELETE /tokens/:jti', () => {
     });
     const jti = String(issued.body['jti']);
     const first = await fixture.request('DELETE', `/tokens/${jti}`);
-    assert.deepEqual([first.status, first.body], [200, { jti, revoked: true }]);
+    assert.deepEqual([first.status, first.body], [200, { jti, revoked: true, known: true }]);
     assert.equal(await fixture.catalog.isRevoked(jti), true);
     const revokedAt = (await fixture.catalog.listTokens()).find((t) => t.jti === jti)?.revokedAt;
     assert.ok(revokedAt instanceof Date);
@@ -140,9 +143,30 @@ describe('GET /tokens and DELETE /tokens/:jti', () => {
     assert.equal(entry?.['revoked_at'], revokedAt.toISOString());
   });
 
-  test('revoking a token that was never issued is 404', async () => {
-    const response = await fixture.request('DELETE', '/tokens/no-such-jti');
-    assert.equal(response.status, 404);
-    assert.equal(response.body['error'], 'no token with jti "no-such-jti" was issued');
+  test('a token issued elsewhere is revoked by its jti, and refused from then on', async () => {
+    const token = await fixture.token({ subject: 'cli-user', admin: true, jti: 'minted-by-cli' });
+    assert.equal((await fixture.request('GET', '/status', { token })).status, 200);
+    const response = await fixture.request('DELETE', '/tokens/minted-by-cli');
+    assert.deepEqual(
+      [response.status, response.body],
+      [200, { jti: 'minted-by-cli', revoked: true, known: false }],
+    );
+    const refused = await fixture.request('GET', '/status', { token });
+    assert.deepEqual(
+      [refused.status, refused.body],
+      [403, { error: 'the token has been revoked' }],
+    );
+    const again = await fixture.request('DELETE', '/tokens/minted-by-cli');
+    assert.deepEqual([again.status, again.body['known']], [200, false]);
+    const listed = await fixture.request('GET', '/tokens');
+    const jtis = (listed.body['tokens'] as Record<string, unknown>[]).map((t) => t['jti']);
+    assert.ok(!jtis.includes('minted-by-cli'));
+  });
+
+  test('a valid expires_in of up to ten years is accepted', async () => {
+    const response = await fixture.request('POST', '/tokens', {
+      body: { subject: 'long', clusters: {}, expires_in: 315_360_000 },
+    });
+    assert.equal(response.status, 201);
   });
 });

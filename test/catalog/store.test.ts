@@ -112,6 +112,60 @@ for (const driver of drivers) {
       assert.equal(rollbackEntry?.rolledBackBy, null);
     });
 
+    test('recordCommit refuses a second rollback of one entry and records nothing of it', async () => {
+      const [original] = await catalog.recordCommit('qo_gid_twice_1', 'prod', [entry()]);
+      const undo = (sql: string) => entry({ kind: 'rollback', sql, rollbackOf: original! });
+      const [first] = await catalog.recordCommit('qo_gid_twice_2', 'prod', [undo('FIRST')]);
+      const before = await catalog.listEntries({ limit: 1 });
+      await assert.rejects(
+        catalog.recordCommit('qo_gid_twice_3', 'prod', [entry({ sql: 'OTHER' }), undo('SECOND')]),
+        (error: unknown) =>
+          error instanceof QoError &&
+          error.code === 'ROLLBACK_UNAVAILABLE' &&
+          error.message === `query ${original} was already rolled back by query ${first}`,
+      );
+      assert.equal((await catalog.listEntries({ limit: 1 }))[0]?.id, before[0]?.id);
+      assert.equal(await catalog.decisionFor('qo_gid_twice_3'), undefined);
+      assert.equal((await catalog.getEntry(original!))?.rolledBackBy, first);
+    });
+
+    test('recordCommit lets one of many simultaneous rollbacks of an entry commit', async () => {
+      const [original] = await catalog.recordCommit('qo_gid_race', 'prod', [entry()]);
+      const attempts = await Promise.allSettled(
+        Array.from({ length: 10 }, (_, n) =>
+          catalog.recordCommit(`qo_gid_race_${n}`, 'prod', [
+            entry({ kind: 'rollback', sql: `UNDO ${n}`, rollbackOf: original! }),
+          ]),
+        ),
+      );
+      const won = attempts.filter((a) => a.status === 'fulfilled');
+      assert.equal(won.length, 1);
+      for (const attempt of attempts) {
+        if (attempt.status === 'rejected') {
+          assert.ok(attempt.reason instanceof QoError);
+          assert.equal(attempt.reason.code, 'ROLLBACK_UNAVAILABLE');
+        }
+      }
+      const [winner] = (won[0] as PromiseFulfilledResult<number[]>).value;
+      assert.equal((await catalog.getEntry(original!))?.rolledBackBy, winner);
+      const undos = await catalog.listEntries({ kind: 'rollback', limit: 1000 });
+      assert.equal(undos.filter((undo) => undo.rollbackOf === original).length, 1);
+    });
+
+    test('recordCommit marks again an entry whose rollback was itself rolled back', async () => {
+      const [original] = await catalog.recordCommit('qo_gid_redo_1', 'prod', [entry()]);
+      const [undo] = await catalog.recordCommit('qo_gid_redo_2', 'prod', [
+        entry({ kind: 'rollback', rollbackOf: original! }),
+      ]);
+      await catalog.recordCommit('qo_gid_redo_3', 'prod', [
+        entry({ kind: 'rollback', rollbackOf: undo! }),
+      ]);
+      const [again] = await catalog.recordCommit('qo_gid_redo_4', 'prod', [
+        entry({ kind: 'rollback', rollbackOf: original! }),
+      ]);
+      assert.equal((await catalog.getEntry(original!))?.rolledBackBy, again);
+    });
+
     test('recordCommit writes thousands of entries in input order', async () => {
       const inputs = Array.from({ length: 2500 }, (_, n) => entry({ sql: `INSERT ${n}` }));
       const ids = await catalog.recordCommit('qo_gid_big', 'bulk', inputs);
@@ -286,8 +340,14 @@ for (const driver of drivers) {
       assert.ok(firstRevocation instanceof Date);
       assert.equal(await catalog.revokeToken('jti-1'), true);
       assert.deepEqual((await catalog.listTokens())[1]?.revokedAt, firstRevocation);
-      assert.equal(await catalog.revokeToken('jti-unknown'), false);
       assert.equal(await catalog.isRevoked('jti-unknown'), false);
+      assert.equal(await catalog.revokeToken('jti-unknown'), false);
+      assert.equal(await catalog.isRevoked('jti-unknown'), true);
+      assert.equal(await catalog.revokeToken('jti-unknown'), false);
+      assert.deepEqual(
+        (await catalog.listTokens()).map((t) => t.jti),
+        ['jti-2', 'jti-1'],
+      );
       await assert.rejects(catalog.recordToken({ ...listed[0]!, jti: 'jti-2' }));
     });
 

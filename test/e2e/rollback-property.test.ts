@@ -4,8 +4,9 @@ import fc from 'fast-check';
 import { startTestCluster, type TestCluster } from '../harness/cluster.ts';
 
 /*
- * Random sequences of INSERT, UPDATE, DELETE and upsert over many column types and Chinook-like
- * foreign keys (cascades, SET NULL, a self-reference) run through the proxy on two backends;
+ * Random sequences of INSERT, UPDATE, DELETE, upsert, MERGE and data-modifying WITH queries over
+ * many column types and Chinook-like foreign keys (cascades, SET NULL, a self-reference) run
+ * through the proxy on two backends;
  * then every change is rolled back, newest first, through the admin API (the cluster back to
  * where the run began, which refuses on any conflict), and both backends must hold their
  * starting contents again, table by table.
@@ -190,11 +191,120 @@ const chinook: fc.Arbitrary<Statement> = fc.oneof(
   })),
 );
 
+/** The type of each column of `kinds`, for the casts a MERGE's VALUES source needs. */
+const TYPES: Record<string, string> = {
+  i2: 'smallint',
+  i8: 'bigint',
+  num: 'numeric',
+  r: 'real',
+  d: 'double precision',
+  t: 'text',
+  b: 'bytea',
+  bo: 'boolean',
+  dt: 'date',
+  tm: 'time',
+  ts: 'timestamp',
+  tz: 'timestamptz',
+  iv: 'interval',
+  u: 'uuid',
+  j: 'json',
+  jb: 'jsonb',
+  ta: 'text[]',
+  e: 'mood',
+  dom: 'posint',
+  comp: 'pair',
+  rng: 'int4range',
+  ip: 'inet',
+  m: 'money',
+};
+
+/** MERGE over `kinds` from a VALUES list: some matched rows deleted, some left, others updated. */
+const mergeKinds = fc
+  .tuple(columnSubset, fc.uniqueArray(id(40), { minLength: 1, maxLength: 4 }))
+  .chain(([columns, keys]) =>
+    fc.tuple(
+      fc.constant(columns),
+      fc.tuple(...keys.map((k) => fc.tuple(fc.constant(k), values(columns)))),
+    ),
+  )
+  .map(([columns, rows]): Statement => {
+    const width = columns.length + 1;
+    const tuples = rows
+      .map((_, r) => {
+        const at = 1 + r * width;
+        const cast = columns.map((c, i) => `$${at + 1 + i}::${TYPES[c]}`);
+        return `($${at}::int, ${cast.join(', ')})`;
+      })
+      .join(', ');
+    const set = columns.map((c) => `${c} = s.${c}`).join(', ');
+    return {
+      sql: `MERGE INTO kinds k USING (VALUES ${tuples}) AS s (id, ${columns.join(', ')})
+        ON k.id = s.id
+        WHEN MATCHED AND s.id % 4 = 0 THEN DELETE
+        WHEN MATCHED AND s.id % 4 = 1 THEN DO NOTHING
+        WHEN MATCHED THEN UPDATE SET ${set}
+        WHEN NOT MATCHED THEN INSERT (id, ${columns.join(', ')})
+          VALUES (s.id, ${columns.map((c) => `s.${c}`).join(', ')})`,
+      params: rows.flatMap(([k, v]) => [k, ...v]),
+    };
+  });
+
+/** MERGE over the Chinook-like tables, and statements with data-modifying WITH queries. */
+const mergeChinook: fc.Arbitrary<Statement> = fc.oneof(
+  fc
+    .tuple(id(60), nullable(id(24)), awkwardText, fc.integer({ min: 0, max: 9999 }))
+    .map(([k, album, name, cents]) => ({
+      sql: `MERGE INTO track t USING (VALUES ($1::int, $2::int, $3::text, $4::numeric))
+              AS s (id, album, name, price) ON t.id = s.id
+            WHEN MATCHED THEN UPDATE SET price = s.price, name = t.name || '~'
+            WHEN NOT MATCHED THEN INSERT VALUES (s.id, s.album, s.name, s.price, '{"m": 1}')`,
+      params: [k, album, name, (cents / 100).toFixed(2)],
+    })),
+  fc.tuple(id(16), nullable(id(16)), awkwardText).map(([k, manager, name]) => ({
+    sql: `MERGE INTO employee e USING (VALUES ($1::int, $2::int, $3::text)) AS s (id, manager, name)
+            ON e.id = s.id
+          WHEN MATCHED THEN UPDATE SET manager = s.manager
+          WHEN NOT MATCHED THEN INSERT (id, manager, name) VALUES (s.id, s.manager, s.name)`,
+    params: [k, manager, name],
+  })),
+  fc.tuple(id(3), id(60)).map(([p, t]) => ({
+    sql: `MERGE INTO playlist_track p USING (VALUES ($1::int, $2::int)) AS s (pl, tr)
+            ON p.playlist = s.pl AND p.track_id = s.tr
+          WHEN MATCHED THEN DELETE WHEN NOT MATCHED THEN INSERT VALUES (s.pl, s.tr)`,
+    params: [p, t],
+  })),
+  id(24).map((album) => ({
+    sql: `MERGE INTO review r USING track t ON r.track_id = t.id AND t.album_id = $1
+          WHEN MATCHED AND r.id % 3 = 0 THEN DELETE
+          WHEN MATCHED THEN UPDATE SET body = r.body || '#'`,
+    params: [album],
+  })),
+  fc.tuple(id(40), id(3)).map(([low, span]) => ({
+    sql: `WITH gone AS (DELETE FROM kinds WHERE id BETWEEN $1 AND $2 RETURNING id, t)
+          INSERT INTO review (id, track_id, body) SELECT id + 100, NULL, coalesce(t, '-') FROM gone
+          ON CONFLICT DO NOTHING`,
+    params: [low, low + span - 1],
+  })),
+  fc.tuple(id(24), id(60)).map(([album, k]) => ({
+    sql: `WITH moved AS (UPDATE track SET album_id = $1 WHERE id = $2 RETURNING id)
+          INSERT INTO playlist_track SELECT 3, id FROM moved ON CONFLICT DO NOTHING`,
+    params: [album, k],
+  })),
+  id(3).map((p) => ({
+    sql: `WITH cleared AS (DELETE FROM playlist_track WHERE playlist = $1 AND track_id % 2 = 0
+            RETURNING track_id)
+          SELECT count(*) FROM cleared`,
+    params: [p],
+  })),
+);
+
 const statement = fc.oneof(
   { arbitrary: insertKinds, weight: 3 },
   { arbitrary: updateKinds, weight: 3 },
   { arbitrary: deleteKinds, weight: 1 },
   { arbitrary: chinook, weight: 5 },
+  { arbitrary: mergeKinds, weight: 2 },
+  { arbitrary: mergeChinook, weight: 3 },
 );
 
 describe('random changes through the proxy, all rolled back', () => {

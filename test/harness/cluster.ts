@@ -58,6 +58,8 @@ export async function startTestCluster(
     cluster?: string;
     requireRollback?: boolean;
     maxCaptureRows?: number;
+    /** False turns capture off for the cluster (`capture: false`). */
+    capture?: boolean;
   } = {},
 ): Promise<TestCluster> {
   const count = options.backends ?? 2;
@@ -77,6 +79,7 @@ export async function startTestCluster(
         name,
         requireRollback: options.requireRollback ?? false,
         maxCaptureRows: options.maxCaptureRows ?? 100_000,
+        ...(options.capture === undefined ? {} : { capture: options.capture }),
         backends: backends.map((server, index) => ({
           name: `${name}/${index}`,
           host: server.host,

@@ -309,18 +309,6 @@ describe('capture of changes', () => {
         'INSERT ... ON CONFLICT DO UPDATE is not captured with ON CONFLICT ON CONSTRAINT',
       ],
       [
-        'WITH d AS (DELETE FROM shop.tree RETURNING id) DELETE FROM shop.regions',
-        'data-modifying WITH queries are not captured yet',
-      ],
-      [
-        'WITH d AS (DELETE FROM shop.tree RETURNING id) SELECT * FROM d',
-        'data-modifying WITH queries are not captured yet',
-      ],
-      [
-        'MERGE INTO shop.regions r USING shop.customers c ON r.name = c.region WHEN MATCHED THEN DELETE',
-        'MERGE is not captured yet',
-      ],
-      [
         'UPDATE shop.regions SET discount = 0 WHERE CURRENT OF c',
         'UPDATE ... WHERE CURRENT OF is not captured: the rows cannot be read before the change through the cursor',
       ],

@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { loadModule, parseSync } from 'libpg-query';
-import { encodeUndo, planCapture, type ResolveTable } from '../../rollback/plan.ts';
+import {
+  encodeUndo,
+  type PlanOptions,
+  planCapture,
+  type ResolveTable,
+} from '../../rollback/plan.ts';
 import type { CapturedRow, CaptureOutcome, CapturePlan, NoCapture } from '../../rollback/types.ts';
 import type { Rollback } from '../../src/cluster/audit.ts';
 import { startTestPostgres, type TestPostgres } from '../harness/postgres.ts';
@@ -9,7 +14,8 @@ import { type Result, WireClient } from './wire.ts';
 /*
  * Runs capture plans the way the proxy will, on one connection: `before` statements and the
  * rewritten statement in one transaction with the client's parameters, hidden columns in
- * binary; then undo statements bound with their binary values and type OIDs.
+ * binary, then the `after` statements without parameters; then undo statements bound with their
+ * binary values and type OIDs.
  */
 
 export interface Server {
@@ -42,9 +48,10 @@ export function plan(
   sql: string,
   resolve: ResolveTable,
   maxRows = 10_000,
+  options: Omit<PlanOptions, 'maxRows'> = {},
 ): CapturePlan | NoCapture {
   const node = parseSync(sql).stmts![0]!.stmt!;
-  return planCapture({ node, sql }, resolve, { maxRows });
+  return planCapture({ node, sql }, resolve, { maxRows, ...options });
 }
 
 export function mustPlan(sql: string, resolve: ResolveTable, maxRows?: number): CapturePlan {
@@ -81,10 +88,14 @@ export async function execute(
     for (const sql of planned.before) before.push(captured(await client.run(sql, params, types)));
     await between?.();
     const result = await client.run(planned.statement, params, types);
+    const after: CapturedRow[][] = [];
+    for (const sql of planned.after ?? []) after.push(captured(await client.run(sql)));
     const rows = captured(result);
     const visible = rows.map((row) => row.slice(0, row.length - planned.hiddenColumns));
     const returned = rows.map((row) => row.slice(row.length - planned.hiddenColumns));
-    const outcome = planned.build({ before, returned });
+    const count = /(\d+)$/.exec(result.command)?.[1];
+    const rowCount = count === undefined ? null : Number(count);
+    const outcome = planned.build({ before, returned, after, rowCount });
     await client.query('COMMIT');
     return { outcome, clientRows: visible, command: result.command };
   } catch (error) {

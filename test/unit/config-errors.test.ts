@@ -54,7 +54,7 @@ describe('problems are located by line, column and key path', () => {
         'orchestrator.yml:9:5: clusters.prod.maxCaptureRows: unknown key; did you mean `max_capture_rows`?',
         'orchestrator.yml:12:29: clusters.dev.backends[0].prot: unknown key; did you mean `port`?',
         'orchestrator.yml:12:38: clusters.dev.backends[0].dbname: unknown key; did you mean `database`?',
-        'orchestrator.yml:15:5: clusters.stage.colour: unknown key; expected one of `backends`, `embedded`, `require_rollback`, `max_capture_rows`',
+        'orchestrator.yml:15:5: clusters.stage.colour: unknown key; expected one of `backends`, `embedded`, `require_rollback`, `max_capture_rows`, `capture`',
       ].sort(byPosition),
     );
   });
@@ -211,6 +211,24 @@ describe('problems are located by line, column and key path', () => {
       'orchestrator.yml:6:23: clusters.p.require_rollback: expected true or false, got "maybe"',
       'orchestrator.yml:7:23: clusters.p.max_capture_rows: expected an integer from 1 to 9007199254740991, got 0',
       'orchestrator.yml:8:15: clusters.p.backends: expected a list, got a mapping',
+    ]);
+  });
+
+  test('capture takes true or false, and false cannot go with require_rollback', () => {
+    const text = lines(
+      'secret: s',
+      'clusters:',
+      '  a:',
+      '    embedded: 1',
+      '    capture: sometimes',
+      '  b:',
+      '    embedded: 1',
+      '    require_rollback: true',
+      '    capture: false',
+    );
+    assert.deepEqual(problems(text), [
+      'orchestrator.yml:5:14: clusters.a.capture: expected true or false, got "sometimes"',
+      'orchestrator.yml:9:14: clusters.b.capture: `capture: false` leaves every change without an undo, which contradicts `require_rollback: true`',
     ]);
   });
 

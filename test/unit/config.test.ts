@@ -76,6 +76,23 @@ describe('the current shape', () => {
     assert.equal(config.source, join(dir, FILE));
   });
 
+  test('capture is on unless a cluster turns it off', () => {
+    const text = lines(
+      'secret: s',
+      'clusters:',
+      '  on: { embedded: 1 }',
+      '  off: { embedded: 1, capture: false }',
+      '  explicit: { embedded: 1, capture: true }',
+    );
+    const config = parseConfig(text, join(temp, FILE), {});
+    const captures = config.clusters.map((cluster) => [cluster.name, cluster.capture]);
+    assert.deepEqual(captures, [
+      ['on', undefined],
+      ['off', false],
+      ['explicit', true],
+    ]);
+  });
+
   test('an embedded catalog directory is relative to the file', () => {
     const text = lines('secret: s', 'catalog:', '  embedded: { data_dir: cat }', CLUSTER);
     const config = parseConfig(text, join(temp, FILE), {});
