@@ -222,10 +222,15 @@ async function decide(
   }
 }
 
-export async function rollbackTransaction(session: Session, txn: Transaction): Promise<void> {
+/** Rolls back on every backend; returns the first backend's reply (its ParameterStatus, say). */
+export async function rollbackTransaction(
+  session: Session,
+  txn: Transaction,
+): Promise<Collected | undefined> {
   const backends = [...txn.begun].filter((b) => b.failure === undefined);
-  await onEach(backends, () => 'ROLLBACK');
+  const replies = await onEach(backends, () => 'ROLLBACK');
   session.lastCommitIds = [];
+  return replies[backends.indexOf(session.backends[0] as BackendConnection)] ?? replies[0];
 }
 
 /**

@@ -50,7 +50,13 @@ export async function copyIn(
       ? undefined
       : cluster.resolveTable(target.schemaname, target.relname, session.searchPath);
   let plan: CopyCapture | NoCapture;
-  if (resolved !== undefined && txn.tables.has(tableKey(resolved.schema, resolved.name))) {
+  if (txn.savepoints.length > 0) {
+    plan = {
+      reversibility: 'irreversible',
+      reason:
+        "COPY inside a savepoint is not captured: its rows carry the savepoint's own transaction id",
+    };
+  } else if (resolved !== undefined && txn.tables.has(tableKey(resolved.schema, resolved.name))) {
     plan = {
       reversibility: 'irreversible',
       reason:

@@ -116,6 +116,8 @@ export class Session {
     this.flushOut();
   }
 
+  /** ParameterStatus messages to send after the current command's completion. */
+  readonly pendingStatus: Buffer[] = [];
   /** True while the commit protocol runs: CancelRequest is not forwarded then. */
   committing = false;
   /** False for internal sessions (admin API), which have no client to send COPY data. */
@@ -164,6 +166,8 @@ export class Session {
     this.flushOut();
     // PostgreSQL delivers a session its own notifications at commit, just before ReadyForQuery.
     for (const notification of this.notifications.splice(0)) this.channel.write(notification);
+    // Reported settings go out just before ReadyForQuery, as PostgreSQL 14 and later send them.
+    for (const status of this.pendingStatus.splice(0)) this.channel.write(status);
     this.channel.write(be.readyForQuery[this.status]);
   }
 
@@ -290,6 +294,7 @@ export class Session {
         try {
           if (statement.type === 'CopyStmt') await copyIn(this, statement, started);
           else if (statement.type === 'NotifyStmt') this.deferNotify(statement);
+          else if (isPgNotifyCall(statement)) this.deferNotify(statement, bound);
           else await write(this, statement, bound, started);
         } catch (error) {
           this.audit(statement.sql, paramsText(bound), 'failed', error, {
@@ -353,10 +358,29 @@ export class Session {
    * NOTIFY is held until the transaction commits, then sent to the first backend alone: a
    * prepared transaction may not notify, and one backend notifying is what listeners need.
    */
-  private deferNotify(statement: ParsedStatement): void {
+  private deferNotify(statement: ParsedStatement, bound: Bound | null = null): void {
     const txn = this.txn as Transaction;
     txn.notifies.push(statement.sql);
-    be.commandComplete(this.out, 'NOTIFY');
+    if (statement.type === 'NotifyStmt') {
+      be.commandComplete(this.out, 'NOTIFY');
+      return;
+    }
+    // SELECT pg_notify(...) answers one row holding a void value, as PostgreSQL does.
+    if (bound === null) {
+      be.rowDescription(this.out, [
+        {
+          name: 'pg_notify',
+          tableOid: 0,
+          columnId: 0,
+          typeOid: 2278,
+          typeSize: 4,
+          typeModifier: -1,
+          format: 0,
+        },
+      ]);
+    }
+    be.dataRow(this.out, [Buffer.alloc(0)]);
+    be.commandComplete(this.out, 'SELECT 1');
   }
 
   /** Healthy backends, or an error naming the first that is not (writes need every backend). */
@@ -590,7 +614,12 @@ export class Session {
 
   /** Rolls back on every backend; the changes it made are still audited, as rolled back. */
   private async abort(txn: Transaction): Promise<void> {
-    await rollbackTransaction(this, txn);
+    const reply = await rollbackTransaction(this, txn);
+    // ROLLBACK reports the settings it restored (a SET inside the transaction) as ParameterStatus.
+    for (const frame of reply?.asides ?? []) {
+      if (frame.code === BackendCode.ParameterStatus && !isHiddenParameter(frame.body))
+        this.pendingStatus.push(frame.raw);
+    }
     for (const entry of txn.entries) {
       const id = this.catalog.recordLater({
         ...entry,
@@ -752,4 +781,22 @@ function cannotRunInTransaction(statement: ParsedStatement): boolean {
     default:
       return false;
   }
+}
+
+/** `SELECT pg_notify('channel', 'payload')` with constant arguments: deferred like NOTIFY. */
+function isPgNotifyCall(statement: ParsedStatement): boolean {
+  if (statement.type !== 'SelectStmt') return false;
+  const select = statement.node['SelectStmt'] as { targetList?: unknown[]; fromClause?: unknown };
+  if (select.fromClause !== undefined || select.targetList?.length !== 1) return false;
+  const call = (
+    select.targetList[0] as {
+      ResTarget?: {
+        val?: { FuncCall?: { funcname?: { String?: { sval?: string } }[]; args?: unknown[] } };
+      };
+    }
+  ).ResTarget?.val?.FuncCall;
+  if (call?.funcname?.at(-1)?.String?.sval?.toLowerCase() !== 'pg_notify') return false;
+  return (call.args ?? []).every(
+    (arg) => typeof arg === 'object' && arg !== null && 'A_Const' in arg,
+  );
 }

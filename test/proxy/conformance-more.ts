@@ -148,7 +148,6 @@ export const MORE: Sequence[] = [
   },
   {
     name: 'pg_notify() heard by the same session',
-    todo: 'pg_notify() runs as a change, and PostgreSQL refuses PREPARE TRANSACTION after a NOTIFY (0A000)',
     steps: [
       query('LISTEN by_function'),
       { ...query("SELECT pg_notify('by_function', 'payload')"), linger: 300 },

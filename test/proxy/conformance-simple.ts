@@ -81,7 +81,6 @@ export const SIMPLE: Sequence[] = [
   },
   {
     name: 'SET inside a rolled-back transaction is undone',
-    todo: 'the proxy does not relay the ParameterStatus that ROLLBACK sends for the restored value',
     steps: [
       query('BEGIN'),
       query("SET TimeZone = 'Pacific/Auckland'"),

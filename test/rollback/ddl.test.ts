@@ -99,6 +99,16 @@ describe('rollback of schema changes through the admin API', () => {
     }
   });
 
+  it('drops a table made through the extended protocol (a named prepared statement)', async () => {
+    const start = await schema();
+    await client.query({ name: 'make-prepared', text: 'CREATE TABLE prepared_made (id int)' });
+    const entry = await latest();
+    assert.equal(entry.reversibility, 'exact', entry.reason);
+    assert.equal(entry.rollback.display, 'DROP TABLE public.prepared_made;');
+    await rollBack(entry.id);
+    assert.equal(await schema(), start);
+  });
+
   it('quotes names that need it', async () => {
     await client.query('CREATE SCHEMA "Mixed Case"');
     await undoes(
