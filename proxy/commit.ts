@@ -1,10 +1,13 @@
+import { encodeUndo } from '../rollback/plan.ts';
 import type { AuditEntryInput, Rollback } from '../src/cluster/audit.ts';
 import { QoError, SqlError, SqlState } from '../src/errors.ts';
 import type { BackendConnection } from './backend-connection.ts';
+import * as fe from './frontend-encode.ts';
 import { gidFor, inFlight } from './instance.ts';
-import type { Collected } from './results.ts';
+import { type Collected, collect, collected } from './results.ts';
 import type { Session } from './session.ts';
 import type { Transaction } from './transaction.ts';
+import { MessageWriter } from './writer.ts';
 
 /**
  * Fault injection for the crash tests. `QO_FAULT=<step>[@<n>]` makes this process kill itself
@@ -113,10 +116,28 @@ export async function commitTransaction(session: Session, txn: Transaction): Pro
   if (cluster.twoPhase) {
     await commitTwoPhase(session, gidFor(txn), backends, entries);
   } else {
-    // NOTE: without max_prepared_transactions the backends commit one after the other; a backend that fails after another committed leaves them different until repaired.
+    // The weaker mode, without max_prepared_transactions: backends commit one after the other,
+    // and when one fails, the change is undone on those that had committed (compensation).
+    const committed: BackendConnection[] = [];
     for (const backend of backends) {
-      const reply = await backend.simple('COMMIT');
-      if (reply.error !== null) throw reply.error;
+      const reply = await backend
+        .simple('COMMIT')
+        .catch((error: SqlError) => ({ ...failedReply(), error }));
+      if (reply.error !== null || reply.results.at(-1)?.tag === 'ROLLBACK') {
+        await onEach(backends.slice(committed.length), () => 'ROLLBACK');
+        const compensated = await compensate(committed, txn);
+        throw new SqlError(
+          SqlState.TRANSACTION_ROLLBACK,
+          `the commit failed on backend ${backend.name}${reply.error === null ? '' : `: ${reply.error.message}`}; ` +
+            (committed.length === 0
+              ? 'no backend kept the change'
+              : compensated
+                ? `the change was undone on ${committed.map((b) => b.name).join(', ')}, which had committed it`
+                : `the change could not be undone on ${committed.map((b) => b.name).join(', ')}: compare the backends`),
+          { ...(reply.error === null ? {} : { cause: reply.error }) },
+        );
+      }
+      committed.push(backend);
     }
     session.lastCommitIds = await catalog.recordCommit(null, cluster.name, entries);
   }
@@ -220,6 +241,52 @@ async function decide(
       { cause },
     );
   }
+}
+
+function failedReply(): Collected {
+  return { results: [], error: null, asides: [], status: 'I' };
+}
+
+/**
+ * Runs the captured undos of a transaction's changes, newest first, in one transaction on each
+ * backend that committed it. False when a change had no exact undo, or an undo failed.
+ */
+async function compensate(
+  backends: readonly BackendConnection[],
+  txn: Transaction,
+): Promise<boolean> {
+  if (backends.length === 0) return true;
+  const entries = [...txn.entries].reverse();
+  if (entries.some((entry) => entry.rollback === null || entry.reversibility !== 'exact'))
+    return false;
+  const results = await Promise.all(
+    backends.map(async (backend) => {
+      const w = new MessageWriter(256);
+      fe.query(w, 'BEGIN READ WRITE');
+      for (const entry of entries) {
+        for (const statement of entry.rollback?.statements ?? []) {
+          const { types, values } = encodeUndo(statement);
+          fe.parse(w, '', statement.sql, types);
+          fe.bind(w, '', '', [1], values, []);
+          fe.execute(w, '', 0);
+        }
+      }
+      fe.sync(w);
+      fe.query(w, 'COMMIT');
+      const begin = collected();
+      const undo = collected();
+      const commit = collected();
+      backend.statements.delete('');
+      await backend.request(w.take(), collect(begin), collect(undo), collect(commit));
+      return (
+        begin.error === null &&
+        undo.error === null &&
+        commit.error === null &&
+        commit.results.at(-1)?.tag === 'COMMIT'
+      );
+    }),
+  ).catch(() => [false]);
+  return results.every(Boolean);
 }
 
 /** Rolls back on every backend; returns the first backend's reply (its ParameterStatus, say). */

@@ -49,6 +49,15 @@ export async function write(
   const txn = session.txn as Transaction;
   const backends = session.requireAllBackends();
   const cluster = session.cluster;
+  if (cluster.config.requireTwoPhase && !cluster.twoPhase) {
+    throw new SqlError(
+      SqlState.OBJECT_NOT_IN_PREREQUISITE_STATE,
+      `cluster "${cluster.name}" requires two-phase commit, and a backend has max_prepared_transactions = 0`,
+      {
+        hint: 'Set max_prepared_transactions above 0 on every backend and restart them, or set require_two_phase: false.',
+      },
+    );
+  }
   const original = statement;
   const deterministic = await makeDeterministic(session, statement, backends);
   statement = deterministic.statement;

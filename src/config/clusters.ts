@@ -110,7 +110,14 @@ function readCluster(
   const fields: Fields | undefined = reader.isEmpty(node)
     ? { node: keyNode, path, entries: new Map() }
     : reader.mapping(node, path, {
-        known: ['backends', 'embedded', 'require_rollback', 'max_capture_rows', 'capture'],
+        known: [
+          'backends',
+          'embedded',
+          'require_rollback',
+          'max_capture_rows',
+          'capture',
+          'require_two_phase',
+        ],
         hints: { databases: 'backends', servers: 'backends', nodes: 'backends' },
       });
   if (fields === undefined) return undefined;
@@ -120,6 +127,7 @@ function readCluster(
     reader.integer(fields, 'max_capture_rows', { min: 1, max: Number.MAX_SAFE_INTEGER }) ??
     DEFAULT_MAX_CAPTURE_ROWS;
   const capture = reader.boolean(fields, 'capture');
+  const requireTwoPhase = reader.boolean(fields, 'require_two_phase');
   if (capture === false && requireRollback) {
     // Without capture no change has an undo, so every change would be refused.
     reader.report(
@@ -132,6 +140,7 @@ function readCluster(
   const backendsEntry = fields.entries.get('backends');
   const cluster: ClusterConfig = { name, backends: [], requireRollback, maxCaptureRows };
   if (capture !== undefined) cluster.capture = capture;
+  if (requireTwoPhase !== undefined) cluster.requireTwoPhase = requireTwoPhase;
   const backendNodes: LocatedCluster['backendNodes'] = [];
   if (backendsEntry !== undefined && fields.entries.has('embedded')) {
     const embeddedKey = fields.entries.get('embedded')?.keyNode;

@@ -22,6 +22,11 @@ export interface ClusterConfig {
   /** Rows captured per statement for its rollback; above it the write is recorded irreversible. */
   maxCaptureRows: number;
   /**
+   * Refuse changes while a backend cannot take part in two-phase commit
+   * (max_prepared_transactions = 0), instead of committing backends one after the other.
+   */
+  requireTwoPhase?: boolean;
+  /**
    * False: changes run without capture and are recorded with no undo (to measure what capture
    * costs, or for data that never needs one). Absent means true (configurations built in code).
    */

@@ -60,11 +60,19 @@ export async function startTestCluster(
     maxCaptureRows?: number;
     /** False turns capture off for the cluster (`capture: false`). */
     capture?: boolean;
+    /** max_prepared_transactions of each backend, in order (default 20 each). */
+    maxPreparedTransactions?: number[];
+    requireTwoPhase?: boolean;
   } = {},
 ): Promise<TestCluster> {
   const count = options.backends ?? 2;
   const name = options.cluster ?? 'demo';
-  const servers = await Promise.all(Array.from({ length: count + 1 }, () => startTestPostgres()));
+  const servers = await Promise.all(
+    Array.from({ length: count + 1 }, (_, i) => {
+      const prepared = options.maxPreparedTransactions?.[i];
+      return startTestPostgres(prepared === undefined ? {} : { maxPreparedTransactions: prepared });
+    }),
+  );
   const catalogServer = servers[count] as TestPostgres;
   const backends = servers.slice(0, count);
   const config: Config = {
@@ -80,6 +88,9 @@ export async function startTestCluster(
         requireRollback: options.requireRollback ?? false,
         maxCaptureRows: options.maxCaptureRows ?? 100_000,
         ...(options.capture === undefined ? {} : { capture: options.capture }),
+        ...(options.requireTwoPhase === undefined
+          ? {}
+          : { requireTwoPhase: options.requireTwoPhase }),
         backends: backends.map((server, index) => ({
           name: `${name}/${index}`,
           host: server.host,
