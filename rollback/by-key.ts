@@ -1,15 +1,18 @@
 import type { TableMeta } from '../src/cluster/metadata.ts';
-import { columnTypes } from './table.ts';
+import { captured, tooLarge } from './outcome.ts';
+import { columnTypes, sideEffectReasons } from './table.ts';
 import {
   chunk,
   columnList,
   matchKey,
   quoteIdent,
+  rollbackOf,
   rowsPerStatement,
   tableName,
   UndoBuilder,
 } from './template.ts';
-import type { CapturedRow } from './types.ts';
+import type { CapturedRow, CaptureOutcome } from './types.ts';
+import { afterImageRows } from './values.ts';
 
 /**
  * `DELETE FROM t WHERE k = $1` for one row, `k IN (...)` for several, `(k1, k2) IN ((...), ...)`
@@ -38,5 +41,30 @@ export function deleteByKeys(table: TableMeta, key: string[], keys: readonly Cap
       b.text(')');
     }
     return b.finish();
+  });
+}
+
+/**
+ * The outcome for rows a statement inserted (whole rows, every column of the table in order):
+ * the undo deletes them by key, and they are the after-image.
+ */
+export function insertedRows(
+  table: TableMeta,
+  key: string[],
+  columns: string[],
+  rows: readonly CapturedRow[],
+  maxRows: number,
+): CaptureOutcome {
+  if (rows.length > maxRows) return tooLarge(rows.length, maxRows);
+  const keyAt = key.map((k) => columns.indexOf(k));
+  const keys = rows.map((row) => keyAt.map((i) => row[i]!));
+  return captured(rollbackOf(deleteByKeys(table, key, keys)), sideEffectReasons(table), {
+    schema: table.schema,
+    table: table.name,
+    state: 'present',
+    key,
+    columns,
+    oids: rows[0]?.map((v) => v.oid) ?? table.columns.map((c) => c.typeOid),
+    rows: afterImageRows(rows),
   });
 }

@@ -1,6 +1,6 @@
 import type { CopyStmt } from 'libpg-query';
-import { deleteByKeys } from './by-key.ts';
-import { captured, safeBuild, tooLarge } from './outcome.ts';
+import { insertedRows } from './by-key.ts';
+import { safeBuild } from './outcome.ts';
 import {
   chooseKey,
   irreversible,
@@ -8,11 +8,9 @@ import {
   noKey,
   type ResolveTable,
   resolveTarget,
-  sideEffectReasons,
 } from './table.ts';
-import { columnList, rollbackOf, tableName } from './template.ts';
+import { columnList, tableName } from './template.ts';
 import type { CapturedRow, CaptureOutcome, NoCapture } from './types.ts';
-import { afterImageRows } from './values.ts';
 
 /** How to capture a COPY FROM once its rows are in: read them back, then build the undo. */
 export interface CopyCapture {
@@ -41,19 +39,8 @@ export function planCopy(
   const after =
     `SELECT ${columnList(columns)} FROM ${tableName(table)} ` +
     `WHERE xmin::text::bigint = pg_catalog.pg_current_xact_id()::text::bigint % 4294967296`;
-  const build = safeBuild(({ returned }) => {
-    if (returned.length > options.maxRows) return tooLarge(returned.length, options.maxRows);
-    const keyAt = key.map((k) => columns.indexOf(k));
-    const keys = returned.map((row) => keyAt.map((i) => row[i]!));
-    return captured(rollbackOf(deleteByKeys(table, key, keys)), sideEffectReasons(table), {
-      schema: table.schema,
-      table: table.name,
-      state: 'present',
-      key,
-      columns,
-      oids: returned[0]?.map((v) => v.oid) ?? table.columns.map((c) => c.typeOid),
-      rows: afterImageRows(returned),
-    });
-  });
+  const build = safeBuild(({ returned }) =>
+    insertedRows(table, key, columns, returned, options.maxRows),
+  );
   return { after, build: (rows) => build({ before: [], returned: rows }) };
 }

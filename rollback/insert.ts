@@ -7,8 +7,8 @@ import {
   visibleName,
   withHiddenReturning,
 } from './ast.ts';
-import { deleteByKeys } from './by-key.ts';
-import { captured, safeBuild, tooLarge } from './outcome.ts';
+import { insertedRows } from './by-key.ts';
+import { safeBuild } from './outcome.ts';
 import {
   chooseKey,
   isNoCapture,
@@ -16,12 +16,10 @@ import {
   noKey,
   type ResolveTable,
   resolveTarget,
-  sideEffectReasons,
 } from './table.ts';
-import { rollbackOf } from './template.ts';
 import type { CapturePlan, NoCapture } from './types.ts';
 import { planUpsert } from './upsert.ts';
-import { afterImageRows, hiddenPart } from './values.ts';
+import { hiddenPart } from './values.ts';
 
 /**
  * INSERT: every column of each inserted row comes back as hidden RETURNING columns; the undo
@@ -55,20 +53,14 @@ export function planInsert(
     statement: deparse(rewritten),
     hiddenColumns: columns.length,
     clientReturns: clientReturns(stmt.returningClause),
-    build: safeBuild(({ returned }) => {
-      const rows = returned.map((row) => hiddenPart(row, columns.length));
-      if (rows.length > options.maxRows) return tooLarge(rows.length, options.maxRows);
-      const keyAt = key.map((k) => columns.indexOf(k));
-      const keys = rows.map((row) => keyAt.map((i) => row[i]!));
-      return captured(rollbackOf(deleteByKeys(table, key, keys)), sideEffectReasons(table), {
-        schema: table.schema,
-        table: table.name,
-        state: 'present',
+    build: safeBuild(({ returned }) =>
+      insertedRows(
+        table,
         key,
         columns,
-        oids: rows[0]?.map((v) => v.oid) ?? table.columns.map((c) => c.typeOid),
-        rows: afterImageRows(rows),
-      });
-    }),
+        returned.map((row) => hiddenPart(row, columns.length)),
+        options.maxRows,
+      ),
+    ),
   };
 }
