@@ -54,7 +54,7 @@ describe('problems are located by line, column and key path', () => {
         'orchestrator.yml:9:5: clusters.prod.maxCaptureRows: unknown key; did you mean `max_capture_rows`?',
         'orchestrator.yml:12:29: clusters.dev.backends[0].prot: unknown key; did you mean `port`?',
         'orchestrator.yml:12:38: clusters.dev.backends[0].dbname: unknown key; did you mean `database`?',
-        'orchestrator.yml:15:5: clusters.stage.colour: unknown key; expected one of `backends`, `embedded`, `require_rollback`, `max_capture_rows`, `capture`',
+        'orchestrator.yml:15:5: clusters.stage.colour: unknown key; expected one of `backends`, `embedded`, `require_rollback`, `max_capture_rows`, `capture`, `require_two_phase`',
       ].sort(byPosition),
     );
   });
@@ -229,6 +229,19 @@ describe('problems are located by line, column and key path', () => {
     assert.deepEqual(problems(text), [
       'orchestrator.yml:5:14: clusters.a.capture: expected true or false, got "sometimes"',
       'orchestrator.yml:9:14: clusters.b.capture: `capture: false` leaves every change without an undo, which contradicts `require_rollback: true`',
+    ]);
+  });
+
+  test('require_two_phase takes true or false', () => {
+    const text = lines(
+      'secret: s',
+      'clusters:',
+      '  a:',
+      '    embedded: 1',
+      '    require_two_phase: always',
+    );
+    assert.deepEqual(problems(text), [
+      'orchestrator.yml:5:24: clusters.a.require_two_phase: expected true or false, got "always"',
     ]);
   });
 
