@@ -141,7 +141,12 @@ export async function commitTransaction(session: Session, txn: Transaction): Pro
     }
     session.lastCommitIds = await catalog.recordCommit(null, cluster.name, entries);
   }
-  if (txn.changesSchema) await cluster.refreshMetadata();
+  // The change is committed: a failed scan must not make the client think it was not.
+  if (txn.changesSchema) {
+    await cluster.refreshMetadata().catch((error: Error) => {
+      session.logger.warn('metadata.scan_failed', { cluster: cluster.name, error: error.message });
+    });
+  }
 }
 
 async function commitTwoPhase(

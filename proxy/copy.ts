@@ -101,13 +101,14 @@ export async function copyIn(
       );
     }),
   );
+  // From copy-in mode on, a backend may answer at any time (an error on a bad row): each gets a
+  // consumer for the rest of its reply now, not only once the data has been sent.
+  const ends = backends.map((backend, i) =>
+    starts[i]?.response === undefined ? undefined : awaitEnd(backend),
+  );
   const failed = starts.find((start) => start.reply.error !== null);
   if (failed !== undefined) {
-    await Promise.all(
-      backends.map((backend, i) =>
-        starts[i]?.response === undefined ? undefined : finishCopy(backend, 'fail'),
-      ),
-    );
+    await Promise.all(backends.map((backend, i) => finishCopy(backend, 'fail', ends[i])));
     throw failed.reply.error;
   }
   session.flushOut();
@@ -127,7 +128,9 @@ export async function copyIn(
   const how = await ended;
   session.copySink = undefined;
   session.channel.cork();
-  const replies = await Promise.all(backends.map((backend) => finishCopy(backend, how)));
+  const replies = await Promise.all(
+    backends.map((backend, i) => finishCopy(backend, how, ends[i])),
+  );
   if (how === 'fail') {
     throw replies[0]?.error ?? new SqlError(SqlState.QUERY_CANCELED, 'COPY from stdin failed');
   }
@@ -175,19 +178,30 @@ export async function copyIn(
   });
 }
 
-/** Ends copy-in mode on a backend with CopyDone or CopyFail and collects its answer. */
-async function finishCopy(backend: BackendConnection, how: 'done' | 'fail'): Promise<Collected> {
+/** Collects what a backend answers from copy-in mode on, up to its ReadyForQuery. */
+function awaitEnd(backend: BackendConnection): Promise<Collected> {
+  const reply = collected();
+  return backend.request(Buffer.alloc(0), collect(reply)).then(
+    () => reply,
+    (error: SqlError) => ({ ...reply, error }),
+  );
+}
+
+/** Ends copy-in mode on a backend with CopyDone or CopyFail and waits for its answer. */
+async function finishCopy(
+  backend: BackendConnection,
+  how: 'done' | 'fail',
+  end: Promise<Collected> | undefined,
+): Promise<Collected> {
+  if (end === undefined) return collected();
   const w = new MessageWriter(64);
   if (how === 'done') w.begin(FrontendCode.CopyDone).end();
   else
     w.begin(FrontendCode.CopyFail)
       .cstring('COPY from stdin failed: the client sent CopyFail')
       .end();
-  const reply = collected();
-  await backend.request(w.take(), collect(reply)).catch((error: SqlError) => {
-    reply.error = error;
-  });
-  return reply;
+  backend.forward(w.take());
+  return end;
 }
 
 /** Reads the copied rows back on every backend; they must agree, key for key. */

@@ -23,10 +23,10 @@ export async function extendedBatch(
   messages: FrontendMessage[],
   frames?: Frame[],
 ): Promise<void> {
-  if (frames !== undefined && (await fastPath(session, messages, frames))) return;
-  let skipping = false;
+  if (frames !== undefined && !session.skipping && (await fastPath(session, messages, frames)))
+    return;
   for (const message of messages) {
-    if (skipping && message.type !== 'sync') continue;
+    if (session.skipping && message.type !== 'sync') continue;
     try {
       switch (message.type) {
         case 'parse':
@@ -48,8 +48,8 @@ export async function extendedBatch(
           session.flushOut();
           break;
         case 'sync':
-          await onSync(session, skipping);
-          skipping = false;
+          await onSync(session, session.skipping);
+          session.skipping = false;
           break;
         default:
           throw new SqlError(
@@ -59,7 +59,7 @@ export async function extendedBatch(
       }
     } catch (error) {
       if (!(error instanceof Reported)) session.sendError(error);
-      skipping = true;
+      session.skipping = true;
       await session.afterError();
     }
   }
@@ -168,7 +168,7 @@ async function onExecute(session: Session, portalName: string, maxRows: number):
     return;
   }
   const started = performance.now();
-  if (statement.classification.class === 'read') {
+  if (session.effectiveClass(statement) === 'read') {
     if (session.txn?.failed) {
       throw new SqlError(
         SqlState.IN_FAILED_TRANSACTION,
@@ -279,6 +279,8 @@ async function executeRead(
     },
   );
   if (relay.error !== null) {
+    // A Parse sent with this Execute may be what failed: do not count on the statement being there.
+    backend.statements.delete(portal.statement.name);
     // After an error the backend skips to Sync; give it one now.
     const sw = new MessageWriter(8);
     backend.unsynced = false;

@@ -339,7 +339,17 @@ class ClientConnection {
       },
       searchPath: [],
     });
-    await session.readSearchPath();
+    try {
+      await session.readSearchPath();
+    } catch (error) {
+      session.close();
+      throw error;
+    }
+    if ((this.phase as string) === 'closed') {
+      // The client left while the session was being set up.
+      session.close();
+      return;
+    }
     this.session = session;
     this.sessions.set(this.processId, { session, secretKey });
     cluster.sessions++;
@@ -380,7 +390,8 @@ class ClientConnection {
     for (const [name, value] of Object.entries(this.parameters)) {
       if (NOT_FORWARDED.has(name.toLowerCase()) || name.startsWith('_pq_.')) continue;
       // Settings the proxy depends on may not be set at startup either, directly or in `options`.
-      const text = `${name}=${value}`.toLowerCase().replaceAll('-', '_');
+      // PostgreSQL's `options` parser drops backslashes (`standard\_conforming\_strings`): so do we.
+      const text = `${name}=${value}`.toLowerCase().replaceAll('\\', '').replaceAll('-', '_');
       const named = [...PROTECTED_SETTINGS].find((setting) => text.includes(setting));
       if (named !== undefined) {
         throw new SqlError(

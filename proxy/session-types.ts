@@ -34,6 +34,8 @@ export interface Bound {
   params: (Buffer | null)[];
   resultFormats: number[];
   maxRows: number;
+  /** The client used the simple protocol (SQL-level EXECUTE): it gets a RowDescription too. */
+  describeRows?: boolean;
 }
 
 /** An error already handled: the client has been told, processing stops. */

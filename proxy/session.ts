@@ -116,6 +116,10 @@ export class Session {
     this.flushOut();
   }
 
+  /** A session statement (SET, PREPARE, LISTEN...) ran: its connections carry state. */
+  stateful = false;
+  /** After an error in the extended protocol, messages are skipped until Sync (across Flushes). */
+  skipping = false;
   /** ParameterStatus messages to send after the current command's completion. */
   readonly pendingStatus: Buffer[] = [];
   /** True while the commit protocol runs: CancelRequest is not forwarded then. */
@@ -176,7 +180,8 @@ export class Session {
     const first = messages[0];
     if (first === undefined) return;
     // A statement boundary outside a transaction: reopen connections to backends that are back.
-    if (this.txn === null) await this.cluster.reviveBackends(this.backends);
+    // NOTE: a session that changed settings with SET is not revived: a reopened connection would not have them.
+    if (this.txn === null && !this.stateful) await this.cluster.reviveBackends(this.backends);
     this.channel.cork();
     try {
       if (first.type === 'query') await this.simpleQuery(first.sql);
@@ -211,7 +216,7 @@ export class Session {
         },
       );
       this.sendError(error);
-      this.afterError();
+      await this.afterError();
       this.readyForQuery();
       return;
     }
@@ -231,11 +236,24 @@ export class Session {
 
   /** Refuses a statement the token may not run, or that the proxy never runs. */
   authorize(statement: ParsedStatement): void {
+    if (statement.type === 'PrepareStmt') {
+      // PREPARE needs what the prepared statement needs.
+      const inner = preparedQuery(statement);
+      if (inner !== undefined) this.authorize(inner);
+    }
     if (statement.type === 'ExecuteStmt') {
       const name = (statement.node['ExecuteStmt'] as { name?: string }).name ?? '';
       const inner = this.sqlPrepared.get(name);
       if (inner !== undefined) {
         this.authorize(inner);
+        if (inner.classification.class !== 'read' && executeArguments(statement) === undefined) {
+          // NOTE: SQL-level EXECUTE of a change runs as the prepared statement with bound values, which needs constant arguments; others are refused.
+          throw new SqlError(
+            SqlState.FEATURE_NOT_SUPPORTED,
+            'EXECUTE of a prepared change needs constant arguments through the proxy',
+            { hint: 'Pass literal values, or run the statement itself.' },
+          );
+        }
         return;
       }
     }
@@ -264,6 +282,8 @@ export class Session {
       );
     }
     const started = performance.now();
+    // What EXECUTE runs is known only now (an earlier statement of the string may have prepared it).
+    if (statement.type === 'ExecuteStmt') this.authorize(statement);
     const cls = this.effectiveClass(statement);
     switch (cls) {
       case 'transaction':
@@ -273,6 +293,7 @@ export class Session {
         await this.read(statement, bound, started);
         return;
       case 'session':
+        this.stateful = true;
         await this.everywhere(statement, bound, started);
         if (statement.type === 'PrepareStmt') this.rememberSqlPrepare(statement);
         this.forgetBackendStatements(statement);
@@ -280,7 +301,17 @@ export class Session {
       default:
         if (cannotRunInTransaction(statement) && !this.txn?.explicit) {
           // VACUUM, CREATE DATABASE, ... refuse transaction blocks: they run on every backend alone.
-          await runEverywhere(this, statement, bound);
+          this.requireAllBackends();
+          try {
+            await runEverywhere(this, statement, bound);
+          } catch (error) {
+            this.audit(statement.sql, null, 'failed', error, {
+              kind: cls,
+              durationMs: performance.now() - started,
+              reason: 'ran outside a transaction: backends where it succeeded keep it',
+            });
+            throw error;
+          }
           this.audit(statement.sql, null, 'executed', null, {
             kind: cls,
             durationMs: performance.now() - started,
@@ -295,6 +326,7 @@ export class Session {
           if (statement.type === 'CopyStmt') await copyIn(this, statement, started);
           else if (statement.type === 'NotifyStmt') this.deferNotify(statement);
           else if (isPgNotifyCall(statement)) this.deferNotify(statement, bound);
+          else if (statement.type === 'ExecuteStmt') await this.executePrepared(statement, started);
           else await write(this, statement, bound, started);
         } catch (error) {
           this.audit(statement.sql, paramsText(bound), 'failed', error, {
@@ -336,13 +368,32 @@ export class Session {
   private readonly sqlPrepared = new Map<string, ParsedStatement>();
 
   private rememberSqlPrepare(statement: ParsedStatement): void {
-    const body = statement.node['PrepareStmt'] as {
-      name?: string;
-      query?: Record<string, unknown>;
+    const name = (statement.node['PrepareStmt'] as { name?: string }).name;
+    const inner = preparedQuery(statement);
+    if (name !== undefined && inner !== undefined) this.sqlPrepared.set(name, inner);
+  }
+
+  /**
+   * SQL-level EXECUTE of a change runs as the prepared statement itself with its arguments bound,
+   * so that it is captured and made deterministic like any change.
+   */
+  private async executePrepared(statement: ParsedStatement, started: number): Promise<void> {
+    const name = (statement.node['ExecuteStmt'] as { name?: string }).name ?? '';
+    const inner = this.sqlPrepared.get(name);
+    const args = executeArguments(statement);
+    if (inner === undefined || args === undefined) {
+      await write(this, statement, null, started);
+      return;
+    }
+    const bound: Bound = {
+      paramTypes: [],
+      paramFormats: [0],
+      params: args.map((value) => (value === null ? null : Buffer.from(value))),
+      resultFormats: [],
+      maxRows: 0,
+      describeRows: true,
     };
-    if (body.name === undefined || body.query === undefined) return;
-    const inner = parseSql(deparseNode(body.query))[0];
-    if (inner !== undefined) this.sqlPrepared.set(body.name, inner);
+    await write(this, inner, bound, started);
   }
 
   /** The class a statement runs as here: EXECUTE takes the class of what it executes. */
@@ -568,7 +619,10 @@ export class Session {
         tag('BEGIN');
         return;
       case 'commit':
-        if (txn === null || (!txn.explicit && txn.begun.size === 0 && !txn.wrote)) {
+        if (
+          txn === null ||
+          (!txn.explicit && txn.begun.size === 0 && !txn.wrote && txn.notifies.length === 0)
+        ) {
           if (txn === null || !txn.explicit) {
             this.notice('there is no transaction in progress', NO_ACTIVE_SQL_TRANSACTION);
           }
@@ -614,6 +668,7 @@ export class Session {
 
   /** Rolls back on every backend; the changes it made are still audited, as rolled back. */
   private async abort(txn: Transaction): Promise<void> {
+    this.portals.clear();
     const reply = await rollbackTransaction(this, txn);
     // ROLLBACK reports the settings it restored (a SET inside the transaction) as ParameterStatus.
     for (const frame of reply?.asides ?? []) {
@@ -636,6 +691,7 @@ export class Session {
 
   /** Commits on every backend, then sends the transaction's NOTIFYs (PostgreSQL delivers them at commit too). */
   private async commit(txn: Transaction): Promise<void> {
+    this.portals.clear();
     // A cancel must not reach a backend in the middle of the commit protocol.
     this.committing = true;
     try {
@@ -655,7 +711,9 @@ export class Session {
     this.audit(sql, null, reply.error === null ? 'executed' : 'failed', reply.error, {
       kind: 'write',
     });
-    if (reply.error !== null) throw reply.error;
+    // The transaction is committed: a failed NOTIFY must not make the client think it was not.
+    if (reply.error !== null)
+      this.logger.warn('notify.failed', { session: this.id, error: reply.error.message });
   }
 
   /** Commits the implicit transaction of a Query string or of a Sync. */
@@ -786,8 +844,12 @@ function cannotRunInTransaction(statement: ParsedStatement): boolean {
 /** `SELECT pg_notify('channel', 'payload')` with constant arguments: deferred like NOTIFY. */
 function isPgNotifyCall(statement: ParsedStatement): boolean {
   if (statement.type !== 'SelectStmt') return false;
-  const select = statement.node['SelectStmt'] as { targetList?: unknown[]; fromClause?: unknown };
-  if (select.fromClause !== undefined || select.targetList?.length !== 1) return false;
+  const select = statement.node['SelectStmt'] as { targetList?: unknown[] };
+  // Nothing but the one call: no FROM, WHERE, WITH or other clause that could hide a change.
+  const clauses = Object.keys(select).filter(
+    (k) => !['targetList', 'limitOption', 'op'].includes(k),
+  );
+  if (clauses.length > 0 || select.targetList?.length !== 1) return false;
   const call = (
     select.targetList[0] as {
       ResTarget?: {
@@ -799,4 +861,40 @@ function isPgNotifyCall(statement: ParsedStatement): boolean {
   return (call.args ?? []).every(
     (arg) => typeof arg === 'object' && arg !== null && 'A_Const' in arg,
   );
+}
+
+/** The statement a SQL-level PREPARE prepares. */
+function preparedQuery(statement: ParsedStatement): ParsedStatement | undefined {
+  const query = (statement.node['PrepareStmt'] as { query?: Record<string, unknown> }).query;
+  return query === undefined ? undefined : parseSql(deparseNode(query))[0];
+}
+
+/** The arguments of EXECUTE as text, when every one is a constant; undefined otherwise. */
+function executeArguments(statement: ParsedStatement): (string | null)[] | undefined {
+  const params = ((statement.node['ExecuteStmt'] as { params?: unknown[] }).params ?? []) as Record<
+    string,
+    unknown
+  >[];
+  const values: (string | null)[] = [];
+  for (const param of params) {
+    const constant = (param['A_Const'] ??
+      (param['TypeCast'] as { arg?: { A_Const?: unknown } } | undefined)?.arg?.A_Const) as
+      | {
+          isnull?: boolean;
+          ival?: { ival?: number };
+          fval?: { fval?: string };
+          sval?: { sval?: string };
+          boolval?: { boolval?: boolean };
+        }
+      | undefined;
+    if (constant === undefined) return undefined;
+    if (constant.isnull) values.push(null);
+    else if (constant.ival !== undefined) values.push(String(constant.ival.ival ?? 0));
+    else if (constant.fval !== undefined) values.push(constant.fval.fval ?? '0');
+    else if (constant.sval !== undefined) values.push(constant.sval.sval ?? '');
+    else if (constant.boolval !== undefined)
+      values.push(constant.boolval.boolval ? 'true' : 'false');
+    else return undefined;
+  }
+  return values;
 }

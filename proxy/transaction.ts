@@ -23,7 +23,7 @@ export class Transaction {
   readonly entries: AuditEntryInput[] = [];
   /** NOTIFY statements, sent once the transaction has committed. */
   readonly notifies: string[] = [];
-  readonly savepoints: { name: string; entries: number }[] = [];
+  readonly savepoints: { name: string; entries: number; notifies: number }[] = [];
 
   constructor(
     public explicit: boolean,

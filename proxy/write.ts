@@ -416,7 +416,9 @@ function answerClient(
   const w = session.out;
   const columns = clientColumns < 0 ? (main.fields?.length ?? 0) : clientColumns;
   const returnsRows = main.fields !== null && columns > 0;
-  if (returnsRows && bound === null) be.rowDescription(w, (main.fields ?? []).slice(0, columns));
+  if (returnsRows && (bound === null || bound.describeRows)) {
+    be.rowDescription(w, (main.fields ?? []).slice(0, columns));
+  }
   if (returnsRows) {
     for (const row of main.rows)
       be.dataRow(w, row.length === columns ? row : row.slice(0, columns));
@@ -530,11 +532,13 @@ export async function savepoint(
   const name = body.savepoint_name ?? '';
   const action = statement.classification.transaction;
   const at = txn.savepoints.map((s) => s.name).lastIndexOf(name);
-  if (action === 'savepoint') txn.savepoints.push({ name, entries: txn.entries.length });
+  if (action === 'savepoint')
+    txn.savepoints.push({ name, entries: txn.entries.length, notifies: txn.notifies.length });
   else if (at >= 0) {
-    const mark = txn.savepoints[at] as { name: string; entries: number };
+    const mark = txn.savepoints[at] as { name: string; entries: number; notifies: number };
     if (action === 'rollback_to') {
       txn.entries.splice(mark.entries);
+      txn.notifies.splice(mark.notifies);
       txn.savepoints.splice(at + 1);
       txn.failed = false;
     } else {

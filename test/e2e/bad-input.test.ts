@@ -152,4 +152,52 @@ describe('bad input through the proxy', () => {
     }
     assert.equal(open, 0, 'no backend session is left in a transaction');
   });
+
+  it('keeps a read-only token from writing through PREPARE swaps, startup options or cursors', async () => {
+    const token = await tc.token({ [tc.cluster]: ['read'] });
+    const reader = await tc.client(token);
+    await reader.query('PREPARE p AS SELECT 1');
+    await assert.rejects(
+      reader.query('DEALLOCATE p; PREPARE p AS DELETE FROM items; EXECUTE p'),
+      (error: pg.DatabaseError) => error.code === '42501',
+    );
+    await assert.rejects(reader.query("DECLARE c CURSOR FOR SELECT nextval('s')"), {
+      code: '42501',
+    });
+    await assert.rejects(
+      reader.query("SELECT set_config('default_transaction_read_only', 'off', false)"),
+      { code: '42501' },
+    );
+    await assert.rejects(reader.query('BEGIN; SET TRANSACTION READ WRITE'), { code: '42501' });
+    const sneaky = new pg.Client({
+      host: '127.0.0.1',
+      port: tc.proxyPort,
+      user: 'app',
+      password: token,
+      database: tc.cluster,
+      options: '-c standard\\_conforming\\_strings=off',
+    });
+    sneaky.on('error', () => {});
+    await assert.rejects(sneaky.connect(), (error: pg.DatabaseError) => error.code === '42501');
+    await sneaky.end().catch(() => {});
+    for (const index of [0, 1]) {
+      const direct = await tc.direct(index);
+      const count = await direct.query('SELECT count(*)::int AS n FROM items');
+      assert.equal(count.rows[0].n, 1, `backend ${index} lost nothing`);
+    }
+  });
+
+  it('runs SQL-level EXECUTE of a prepared change as that change, captured, and refuses non-constant arguments', async () => {
+    const client = await tc.client();
+    await client.query("PREPARE add_item(int) AS INSERT INTO items VALUES ($1, 'prepared')");
+    await client.query('EXECUTE add_item(99)');
+    await assert.rejects(client.query('EXECUTE add_item(99 + 1)'), { code: '0A000' });
+    const listed = await tc.admin('GET', `/queries?cluster=${tc.cluster}&kind=write&limit=10`);
+    const executed = listed.body.queries.find(
+      (entry: { outcome: string; params: string[] | null }) =>
+        entry.outcome === 'committed' && entry.params?.[0] === '99',
+    );
+    assert.equal(executed?.reversibility, 'exact');
+    assert.deepEqual(await tc.checksums(1), await tc.checksums(0));
+  });
 });
