@@ -48,6 +48,11 @@ export async function extendedBatch(
           session.flushOut();
           break;
         case 'sync':
+          if (session.syncDuringCopy) {
+            // PostgreSQL ignores a Sync sent during copy-in mode; the client sends another after it.
+            session.syncDuringCopy = false;
+            break;
+          }
           await onSync(session, session.skipping);
           session.skipping = false;
           break;
@@ -186,6 +191,10 @@ async function onExecute(session: Session, portalName: string, maxRows: number):
     maxRows,
   };
   await session.execute(statement, statement.classification.class === 'transaction' ? null : bound);
+  if (statement.type === 'CopyStmt' && statement.classification.class === 'write') {
+    // The Sync that came with this Execute arrived while the COPY was waiting for data.
+    session.syncDuringCopy = true;
+  }
 }
 
 /** A cursor opened with DECLARE is a portal the backend knows and the session does not: ask it. */

@@ -118,6 +118,8 @@ export class Session {
 
   /** A session statement (SET, PREPARE, LISTEN...) ran: its connections carry state. */
   stateful = false;
+  /** An extended-protocol COPY ran: the Sync sent with its Execute is ignored, as PostgreSQL does. */
+  syncDuringCopy = false;
   /** After an error in the extended protocol, messages are skipped until Sync (across Flushes). */
   skipping = false;
   /** ParameterStatus messages to send after the current command's completion. */
@@ -638,6 +640,7 @@ export class Session {
         }
         this.txn = null;
         await this.commit(txn);
+        if (chained(statement)) this.txn = new Transaction(true, txn.beginSql);
         tag('COMMIT');
         return;
       case 'rollback':
@@ -645,7 +648,8 @@ export class Session {
           this.notice('there is no transaction in progress', NO_ACTIVE_SQL_TRANSACTION);
         }
         if (txn !== null) await this.abort(txn);
-        this.txn = null;
+        // COMMIT AND CHAIN and ROLLBACK AND CHAIN start a new transaction with the same options.
+        this.txn = txn?.explicit && chained(statement) ? new Transaction(true, txn.beginSql) : null;
         tag('ROLLBACK');
         return;
       case 'savepoint':
@@ -897,4 +901,8 @@ function executeArguments(statement: ParsedStatement): (string | null)[] | undef
     else return undefined;
   }
   return values;
+}
+
+function chained(statement: ParsedStatement): boolean {
+  return (statement.node['TransactionStmt'] as { chain?: boolean } | undefined)?.chain === true;
 }

@@ -31,6 +31,21 @@ export const MORE: Sequence[] = [
     ],
   },
   {
+    name: 'COPY FROM STDIN through the extended protocol: the Sync sent with Execute waits for the copy',
+    setup: 'CREATE TABLE cx (id int PRIMARY KEY)',
+    steps: [
+      { send: extended('COPY cx FROM STDIN'), until: { code: 'G' } },
+      ready(
+        messages((w) => {
+          copyData(w, '1\n2\n');
+          copyDone(w);
+          fe.sync(w);
+        }),
+      ),
+      query('SELECT count(*) FROM cx'),
+    ],
+  },
+  {
     name: 'COPY FROM STDIN with its data in the same write as the query',
     setup: 'CREATE TABLE c2 (id int PRIMARY KEY)',
     steps: [
