@@ -470,11 +470,12 @@ async function fastPath(
   }
   if (relay.error !== null) {
     session.sendError(relay.error);
-    // A Parse that failed on the backend created nothing; forget what this batch prepared.
-    for (const name of parsedHere.keys()) {
+    // The Parses the backend accepted (one ParseComplete each, in order) created their
+    // statements; the one that failed, and those skipped after it, created nothing.
+    [...parsedHere.keys()].slice(relay.parsed).forEach((name) => {
       session.statements.delete(name);
       backend.statements.delete(name);
-    }
+    });
   }
   session.portals.clear();
   session.readyForQuery();

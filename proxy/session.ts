@@ -537,10 +537,13 @@ export class Session {
     consumer: Consumer;
     error: SqlError | null;
     tag: string | null;
+    /** ParseComplete messages seen: how many of the batch's Parses the backend accepted. */
+    parsed: number;
   } {
     const state = {
       error: null as SqlError | null,
       tag: null as string | null,
+      parsed: 0,
       consumer: null as unknown as Consumer,
     };
     state.consumer = (frame) => {
@@ -565,6 +568,9 @@ export class Session {
           if (!isHiddenParameter(frame.body)) this.channel.write(frame.raw);
           return false;
         case BackendCode.ParseComplete:
+          state.parsed++;
+          if (passCompletions) this.channel.write(frame.raw);
+          return false;
         case BackendCode.BindComplete:
         case BackendCode.CloseComplete:
           // Unless these answer the client's own messages, the session already answered them.

@@ -67,4 +67,12 @@ describe('session behaviour through the proxy', () => {
     const duplicate = entries.find((e) => e.sql.includes("'duplicate'"));
     assert.equal(duplicate?.outcome, 'failed');
   });
+
+  it('keeps a named statement whose first execution failed, as a driver expects', async () => {
+    const client = await tc.client();
+    const query = { name: 'by-id', text: 'SELECT body FROM notes WHERE id = $1::int' };
+    await assert.rejects(client.query({ ...query, values: ['not a number'] }), { code: '22P02' });
+    const rows = await client.query({ ...query, values: [1] });
+    assert.equal(rows.rows.length, 1);
+  });
 });
