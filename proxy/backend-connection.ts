@@ -193,17 +193,24 @@ export class BackendConnection {
   }
 
   /**
+   * Adds a Sync (and a consumer for its ReadyForQuery) to `w` when extended-protocol messages
+   * were sent since the last one, so that what follows starts a fresh exchange.
+   */
+  endExchange(w: MessageWriter, consumers: Consumer[]): void {
+    if (!this.unsynced) return;
+    fe.sync(w);
+    consumers.push(collect(collected()));
+    this.unsynced = false;
+  }
+
+  /**
    * Runs SQL with the simple query protocol and collects the reply; a backend error is in the
    * result, not thrown. Ends a pending extended-protocol exchange with Sync first.
    */
   async simple(sql: string): Promise<Collected> {
     const w = new MessageWriter(32 + sql.length);
     const consumers: Consumer[] = [];
-    if (this.unsynced) {
-      fe.sync(w);
-      consumers.push(collect(collected()));
-      this.unsynced = false;
-    }
+    this.endExchange(w, consumers);
     fe.query(w, sql);
     const result = collected();
     consumers.push(collect(result));

@@ -483,11 +483,7 @@ export class Session {
   joinTransaction(backend: BackendConnection, w: MessageWriter, consumers: Consumer[]): void {
     const txn = this.txn;
     if (txn === null || txn.begun.has(backend)) return;
-    if (backend.unsynced) {
-      fe.sync(w);
-      consumers.push(collect(collected()));
-      backend.unsynced = false;
-    }
+    backend.endExchange(w, consumers);
     fe.query(w, txn.beginSql);
     // A simple Query destroys the unnamed statement and portal: whatever follows must not count on them.
     backend.statements.delete('');

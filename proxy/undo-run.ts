@@ -39,11 +39,7 @@ export async function findConflicts(
   // One round trip for every read: Parse, Bind, Execute each, then one Sync.
   const w = new MessageWriter(1024);
   const consumers: Consumer[] = [];
-  if (backend.unsynced) {
-    fe.sync(w);
-    consumers.push(collect(collected()));
-    backend.unsynced = false;
-  }
+  backend.endExchange(w, consumers);
   for (const read of reads) {
     const { types, values } = encodeUndo(read.statement);
     fe.parse(w, '', read.statement.sql, types);

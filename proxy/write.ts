@@ -447,11 +447,7 @@ export async function describe(
   const backend = session.readBackend();
   const w = new MessageWriter(64 + sql.length);
   const consumers: Consumer[] = [];
-  if (backend.unsynced) {
-    fe.sync(w);
-    consumers.push(collect(collected()));
-    backend.unsynced = false;
-  }
+  backend.endExchange(w, consumers);
   fe.parse(w, '', sql, types);
   fe.describe(w, 'S', '');
   fe.sync(w);
