@@ -122,7 +122,7 @@ export async function commitTransaction(session: Session, txn: Transaction): Pro
     for (const backend of backends) {
       const reply = await backend
         .simple('COMMIT')
-        .catch((error: SqlError) => ({ ...failedReply(), error }));
+        .catch((error: SqlError) => ({ ...collected(), error }));
       if (reply.error !== null || reply.results.at(-1)?.tag === 'ROLLBACK') {
         await onEach(backends.slice(committed.length), () => 'ROLLBACK');
         const compensated = await compensate(committed, txn);
@@ -246,10 +246,6 @@ async function decide(
       { cause },
     );
   }
-}
-
-function failedReply(): Collected {
-  return { results: [], error: null, asides: [], status: 'I' };
 }
 
 /**

@@ -30,7 +30,7 @@ export interface Collected {
   status: TransactionStatus;
 }
 
-function emptyResult(): StatementResult {
+export function emptyResult(): StatementResult {
   return { fields: null, rows: [], tag: null, paramTypes: null, suspended: false };
 }
 

@@ -12,7 +12,13 @@ import * as be from './backend-encode.ts';
 import { BackendCode } from './codes.ts';
 import { fanoutError } from './fanout-error.ts';
 import * as fe from './frontend-encode.ts';
-import { type Collected, collect, collected, type StatementResult } from './results.ts';
+import {
+  type Collected,
+  collect,
+  collected,
+  emptyResult,
+  type StatementResult,
+} from './results.ts';
 import type { Session } from './session.ts';
 import { type Bound, isHiddenParameter } from './session-types.ts';
 import type { Transaction } from './transaction.ts';
@@ -298,10 +304,6 @@ function refusedIrreversible(cluster: string, reason: string): SqlError {
       hint: 'Rewrite the statement so the proxy can capture its undo, or set require_rollback: false.',
     },
   );
-}
-
-function emptyResult(): StatementResult {
-  return { fields: null, rows: [], tag: null, paramTypes: null, suspended: false };
 }
 
 /** Result format codes for `count` columns from Bind's list (none: text; one: for all). */
