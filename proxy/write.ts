@@ -384,7 +384,9 @@ function compareReplies(
       throw new SqlError(
         SqlState.DATA_CORRUPTED,
         `backends diverged: ${backends[i]?.name} ${difference}; the change was not applied on any backend`,
-        { hint: 'Compare the backends of this cluster; they no longer hold the same data.' },
+        {
+          hint: 'A function or default may have given each backend a different value, or the backends already held different data: compare them with GET /clusters/<name>/consistency.',
+        },
       );
     }
   }

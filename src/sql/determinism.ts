@@ -179,6 +179,17 @@ export function planDeterminism(
   const body = copy[type] as Record<string, unknown>;
   const sites: Site[] = [];
   const refusals: string[] = [];
+  if (insert !== undefined && body['selectStmt'] === undefined && defaults.length > 0) {
+    // INSERT ... DEFAULT VALUES is one row of defaults: written out as VALUES, its volatile
+    // defaults get values like any other row's.
+    body['selectStmt'] = {
+      SelectStmt: {
+        valuesLists: [{ List: { items: [] } }],
+        limitOption: 'LIMIT_OPTION_DEFAULT',
+        op: 'SETOP_NONE',
+      },
+    };
+  }
   const select = (body['selectStmt'] as { SelectStmt?: Record<string, unknown> } | undefined)
     ?.SelectStmt;
   const rows = select?.['valuesLists'] as { List: { items: unknown[] } }[] | undefined;
