@@ -195,8 +195,8 @@ export function planDeterminism(
   const rows = select?.['valuesLists'] as { List: { items: unknown[] } }[] | undefined;
   if (insert !== undefined && rows !== undefined && table !== undefined) {
     addDefaultColumns(body, rows, table, defaults);
-  } else if (defaults.length > 0) {
-    // NOTE: volatile column defaults of INSERT ... SELECT are left to each backend; a serial key that differs aborts the change, other columns may differ.
+  } else if (select !== undefined && defaults.length > 0) {
+    addClockDefaults(body, select, defaults);
   }
   for (const item of Object.keys(body)) {
     if (item === 'selectStmt' && rows !== undefined) {
@@ -301,6 +301,54 @@ function defaultIsVolatile(sql: string): boolean {
     volatileDefault.set(sql, volatile);
   }
   return volatile;
+}
+
+/** True when a default's only volatile calls are to the clock (one value per statement). */
+function clockOnly(sql: string): boolean {
+  const parsed = parseSync(`SELECT ${sql}`) as { stmts: { stmt: unknown }[] };
+  let perCall = false;
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) node.forEach(visit);
+    else if (typeof node === 'object' && node !== null) {
+      for (const [key, value] of Object.entries(node)) {
+        if (key === 'FuncCall') {
+          const name = funcName(value as Record<string, unknown>);
+          if (name !== undefined && PER_CALL_FUNCTIONS.has(name)) perCall = true;
+        }
+        visit(value);
+      }
+    }
+  };
+  visit(parsed.stmts[0]?.stmt);
+  return !perCall;
+}
+
+/**
+ * INSERT ... SELECT: a default that calls only the clock has one value for every row, so it is
+ * written into the SELECT list and gets its value like any other clock call.
+ * NOTE: defaults that call a sequence or a random source in INSERT ... SELECT are left to each backend; a serial key that differs aborts the change.
+ */
+function addClockDefaults(
+  body: Record<string, unknown>,
+  select: Record<string, unknown>,
+  defaults: { column: string; sql: string }[],
+): void {
+  const cols = (body['cols'] ?? []) as { ResTarget: { name: string } }[];
+  const targets = select['targetList'] as unknown[] | undefined;
+  // Only a plain SELECT with named columns: a set operation or `*` hides how many there are.
+  if (cols.length === 0 || targets === undefined || select['op'] !== 'SETOP_NONE') return;
+  if (JSON.stringify(targets).includes('A_Star')) return;
+  for (const { column, sql } of defaults) {
+    if (!clockOnly(sql)) continue;
+    const parsed = parseSync(`SELECT ${sql}`) as {
+      stmts: { stmt: { SelectStmt: { targetList: { ResTarget: { val: unknown } }[] } } }[];
+    };
+    cols.push({ ResTarget: { name: column } });
+    targets.push({
+      ResTarget: { val: parsed.stmts[0]?.stmt.SelectStmt.targetList[0]?.ResTarget.val },
+    });
+  }
+  body['cols'] = cols;
 }
 
 function quote(name: string): string {

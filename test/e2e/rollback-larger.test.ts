@@ -59,6 +59,7 @@ describe('conflict checks and larger rollbacks through the admin API', () => {
     await client.query('DELETE FROM artist WHERE id = 2');
     const id = await lastId();
     await client.query("INSERT INTO artist VALUES (2, 'again')");
+    const inserted = await lastId();
     const dry = await tc.admin('POST', `/queries/${id}/rollback`, { dry_run: true });
     assert.deepEqual(
       dry.body.conflicts.map((c: { table: string; reason: string }) => `${c.table} ${c.reason}`),
@@ -68,7 +69,7 @@ describe('conflict checks and larger rollbacks through the admin API', () => {
     const again = await lastId();
     const undone = await tc.admin('POST', `/queries/${again}/rollback`, {});
     assert.equal(undone.status, 200, JSON.stringify(undone.body));
-    const first = await tc.admin('POST', `/queries/${again - 1}/rollback`, {});
+    const first = await tc.admin('POST', `/queries/${inserted}/rollback`, {});
     assert.equal(first.status, 200, JSON.stringify(first.body));
     const back = await tc.admin('POST', `/queries/${id}/rollback`, {});
     assert.equal(back.status, 200, JSON.stringify(back.body));
