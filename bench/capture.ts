@@ -37,7 +37,7 @@ import {
 } from './lib/capture-setup.ts';
 import { largestProfile, monotonicUs, summarizeProfile } from './lib/cpu-profile.ts';
 import { cpuUsage, readCpu } from './lib/cpu-usage.ts';
-import { pgbenchEnv, runPgbench, succeeded } from './lib/pgbench-process.ts';
+import { pgbenchEnv, runPgbench, runStatus } from './lib/pgbench-process.ts';
 import { connectionArgs, differingTables, type Target } from './lib/pgbench-setup.ts';
 import { type ProxyProcess, startProxyProcess } from './lib/proxy-process.ts';
 
@@ -311,13 +311,7 @@ async function measure(
   const record: CaptureRun = {
     ...run,
     capture,
-    status: outcome.timedOut
-      ? 'timed out'
-      : succeeded(outcome)
-        ? 'ok'
-        : outcome.tps === undefined
-          ? 'failed'
-          : 'errors',
+    status: runStatus(outcome),
     tps: outcome.tps ?? null,
     latencyMs: outcome.latencyMs ?? null,
     transactions: outcome.transactions ?? null,

@@ -1,5 +1,5 @@
 // The rows of a benchmark that runs one workload direct and through two replicating proxies.
-import { type PgbenchOutcome, succeeded } from './pgbench-process.ts';
+import { type PgbenchOutcome, runStatus } from './pgbench-process.ts';
 
 export type ComparedTarget = 'direct' | 'qo' | 'pgpool';
 
@@ -42,13 +42,7 @@ export function toComparedRun(
   return {
     ...pair,
     target,
-    status: outcome.timedOut
-      ? 'timed out'
-      : succeeded(outcome)
-        ? 'ok'
-        : outcome.tps === undefined
-          ? 'failed'
-          : 'errors',
+    status: runStatus(outcome),
     tps: outcome.tps ?? null,
     latencyMs: outcome.latencyMs ?? null,
     transactions: outcome.transactions ?? null,

@@ -130,6 +130,13 @@ export function succeeded(outcome: PgbenchOutcome): boolean {
   );
 }
 
+/** One word for how a run ended, as the result tables print it. */
+export function runStatus(outcome: PgbenchOutcome): 'timed out' | 'ok' | 'failed' | 'errors' {
+  if (outcome.timedOut) return 'timed out';
+  if (succeeded(outcome)) return 'ok';
+  return outcome.tps === undefined ? 'failed' : 'errors';
+}
+
 /** How a run ended, its error lines, and what was stuck if it ran out of time. */
 export function describe(outcome: PgbenchOutcome): string {
   const how = outcome.timedOut

@@ -1,4 +1,4 @@
-import { type PgbenchOutcome, succeeded } from './pgbench-process.ts';
+import { type PgbenchOutcome, runStatus } from './pgbench-process.ts';
 
 /** One measured pgbench run. */
 export interface RunRecord {
@@ -101,13 +101,7 @@ export function toRunRecord(
   return {
     ...pair,
     target,
-    status: outcome.timedOut
-      ? 'timed out'
-      : succeeded(outcome)
-        ? 'ok'
-        : outcome.tps === undefined
-          ? 'failed'
-          : 'errors',
+    status: runStatus(outcome),
     tps: outcome.tps ?? null,
     latencyMs: outcome.latencyMs ?? null,
     transactions: outcome.transactions ?? null,
