@@ -10,10 +10,11 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isDeepStrictEqual, parseArgs } from 'node:util';
+import { isDeepStrictEqual } from 'node:util';
 import { mintToken } from '../src/auth/tokens.ts';
 import type { Config } from '../src/config/types.ts';
 import { type EmbeddedPostgres, startPostgres } from '../src/embedded/postgres.ts';
+import { secondsArgument } from './lib/args.ts';
 import {
   describe,
   type PgbenchOutcome,
@@ -76,19 +77,9 @@ interface Bench {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { seconds: { type: 'string', default: '10' }, help: { type: 'boolean' } },
-  });
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const seconds = Number(values.seconds);
-  if (!Number.isInteger(seconds) || seconds < 1 || seconds > 3600) {
-    process.stderr.write(`--seconds must be a whole number from 1 to 3600\n${USAGE}`);
-    return 2;
-  }
+  const parsed = secondsArgument(argv, USAGE);
+  if ('exit' in parsed) return parsed.exit;
+  const { seconds } = parsed;
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   await mkdir(RESULTS_DIR, { recursive: true });
   const servers: EmbeddedPostgres[] = [];

@@ -2,13 +2,14 @@
 // configuration in its own temporary directory (pid file, sockets, status file), so that it
 // touches nothing of a system-wide installation.
 // https://www.pgpool.net/docs/43/en/html/runtime-config-running-mode.html
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { createWriteStream, existsSync, rmSync, type WriteStream } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { createWriteStream, existsSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { closeLog, exitWithin } from './child.ts';
 import type { Target } from './pgbench-setup.ts';
 
 const START_TIMEOUT_MS = 30_000;
@@ -292,18 +293,3 @@ async function statFields(pid: number): Promise<string[] | undefined> {
 
 const sum = (fields: string[], indexes: number[]) =>
   indexes.reduce((total, index) => total + Number(fields[index] ?? 0), 0);
-
-function exitWithin(child: ChildProcess, ms: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
-
-function closeLog(log: WriteStream): Promise<void> {
-  return new Promise((resolve) => log.end(resolve));
-}

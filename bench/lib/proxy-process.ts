@@ -1,9 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../../src/config/types.ts';
+import { closeLog, exitWithin } from './child.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const CHILD_ENTRY = path.join(HERE, 'proxy-child.ts');
@@ -124,21 +125,6 @@ function readAddress(child: ChildProcess): Promise<{ host: string; port: number 
     child.stdout?.on('data', onData);
     child.once('exit', onExit);
   });
-}
-
-function exitWithin(child: ChildProcess, ms: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
-
-function closeLog(log: WriteStream): Promise<void> {
-  return new Promise((resolve) => log.end(resolve));
 }
 
 /** Fields 14 and 15 of /proc/<pid>/stat are utime and stime in clock ticks (100 per second). */
